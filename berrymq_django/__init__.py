@@ -1,0 +1,56 @@
+"""berryMQ for Django: a programmer-friendly message bus.
+
+Send with twitter(), receive with @following_function or Follower classes,
+pull with Queue. README.rst is the manual.
+"""
+
+from .core.api import (
+    atwitter,
+    default_dispatcher,
+    regist_function,
+    regist_method,
+    register_function,
+    register_method,
+    set_multiplicity,
+    show_followers,
+    show_network,
+    talk,
+    twitter,
+    unregister,
+)
+from .core.dispatcher import Dispatcher
+from .core.exceptions import BerryMQError
+from .core.follower import Follower, FollowerMixin, following, following_function
+from .core.helpers import auto_twitter, twitter_exception
+from .core.identifier import Identifier
+from .core.message import Message
+from .core.queue import Empty, Queue
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BerryMQError",
+    "Dispatcher",
+    "Empty",
+    "Follower",
+    "FollowerMixin",
+    "Identifier",
+    "Message",
+    "Queue",
+    "atwitter",
+    "auto_twitter",
+    "default_dispatcher",
+    "following",
+    "following_function",
+    "regist_function",
+    "regist_method",
+    "register_function",
+    "register_method",
+    "set_multiplicity",
+    "show_followers",
+    "show_network",
+    "talk",
+    "twitter",
+    "twitter_exception",
+    "unregister",
+]

@@ -1,0 +1,143 @@
+"""QueueStore: the buffer behind a pull Queue, safe for threads and event loops.
+
+The sender never blocks and never takes a lock unless a consumer is
+waiting: put() appends to a deque (atomic) and only then looks at the
+waiter count. A consumer registers as a waiter under the condition's lock
+*before* it re-checks the deque, so a put that saw no waiter must have
+appended before that re-check, and the item is found. Waking is a signal,
+never a hand-off: a consumer that times out or is cancelled takes nothing,
+so no message is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections import deque
+from queue import Empty
+from time import monotonic
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .message import Message
+
+__all__ = ["Empty", "QueueStore"]
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+class QueueStore:
+    """A FIFO of messages; with maxsize > 0 a full store drops its oldest message."""
+
+    __slots__ = ("_async_waiters", "_cond", "_items", "_waiting", "closed", "dropped", "maxsize")
+
+    def __init__(self, maxsize: int = 0) -> None:
+        self.maxsize = maxsize
+        self._items: deque[Message] = deque(maxlen=maxsize or None)
+        self._cond = threading.Condition(threading.Lock())
+        # Guarded by _cond; read without it by put() (see the module docstring).
+        self._waiting = 0
+        self._async_waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = set()
+        self.dropped = 0
+        self.closed = False
+
+    def put(self, message: Message) -> None:
+        """Append message, dropping the oldest one when full; never block."""
+        items = self._items
+        if self.maxsize and len(items) >= self.maxsize:
+            self.dropped += 1  # the deque's maxlen drops the oldest on append
+        items.append(message)
+        if self._waiting:
+            self._wake(all_waiters=False)
+
+    def _wake(self, *, all_waiters: bool) -> None:
+        with self._cond:
+            if all_waiters:
+                self._cond.notify_all()
+            else:
+                self._cond.notify()
+            for loop, future in self._async_waiters:
+                # A closed loop raises RuntimeError; its waiter is gone anyway.
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(_resolve, future)
+
+    def get_nowait(self) -> Message:
+        try:
+            return self._items.popleft()
+        except IndexError:
+            raise Empty from None
+
+    def get(self, block: bool = True, timeout: float | None = None) -> Message:
+        try:
+            return self._items.popleft()
+        except IndexError:
+            if not block or self.closed:
+                raise Empty from None
+        if timeout is not None and timeout < 0:
+            raise ValueError(f"'timeout' must be a non-negative number, not {timeout!r}.")
+        deadline = None if timeout is None else monotonic() + timeout
+        with self._cond:
+            self._waiting += 1
+            try:
+                while True:
+                    try:
+                        return self._items.popleft()
+                    except IndexError:
+                        pass
+                    if self.closed:
+                        raise Empty
+                    if deadline is None:
+                        self._cond.wait()
+                    else:
+                        remaining = deadline - monotonic()
+                        if remaining <= 0:
+                            raise Empty
+                        self._cond.wait(remaining)
+            finally:
+                self._waiting -= 1
+
+    async def aget(self, timeout: float | None = None) -> Message:
+        try:
+            return self._items.popleft()
+        except IndexError:
+            pass
+        if timeout is not None and timeout < 0:
+            raise ValueError(f"'timeout' must be a non-negative number, not {timeout!r}.")
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else monotonic() + timeout
+        while True:
+            if self.closed:
+                raise Empty
+            waiter = (loop, loop.create_future())
+            with self._cond:
+                self._async_waiters.add(waiter)
+                self._waiting += 1
+            try:
+                try:
+                    return self._items.popleft()
+                except IndexError:
+                    pass
+                remaining = None if deadline is None else deadline - monotonic()
+                if remaining is not None and remaining <= 0:
+                    raise Empty
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(waiter[1], remaining)
+            finally:
+                with self._cond:
+                    self._async_waiters.discard(waiter)
+                    self._waiting -= 1
+
+    def qsize(self) -> int:
+        return len(self._items)
+
+    def full(self) -> bool:
+        return bool(self.maxsize) and len(self._items) >= self.maxsize
+
+    def close(self) -> None:
+        """Stop blocking consumers: they drain what is buffered, then get Empty."""
+        self.closed = True
+        self._wake(all_waiters=True)
