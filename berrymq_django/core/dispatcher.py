@@ -197,7 +197,8 @@ def _by_seq(sub: Subscription) -> int:
     return sub.seq
 
 
-def _default_node_name() -> str:
+def default_node_name() -> str:
+    """Return the node name used when none is configured: "<hostname>-<pid>"."""
     return f"{socket.gethostname()}-{os.getpid()}"
 
 
@@ -217,7 +218,7 @@ class Dispatcher:
         self._dead = False
         self._pool: ThreadPoolExecutor | None = None
         self._shared: dict[str, Subscription] = {}
-        self.node_name = node_name or _default_node_name()
+        self.node_name = node_name or default_node_name()
         self.raise_errors = raise_errors
         self.error_count = 0
         self.backend: BaseBackend = backend if backend is not None else _memory_backend()
@@ -397,17 +398,23 @@ class Dispatcher:
 
     def _sweep(self) -> None:
         with self._lock:
-            self._dead = False
-            dead = [s for s in self._registry.subscriptions.values() if not s.alive]
-            for sub in dead:
-                self._registry.remove(sub)
-            self._shared = {k: s for k, s in self._shared.items() if s.alive}
-            self._invalidate()
+            self._sweep_locked()
+
+    def _sweep_locked(self) -> None:
+        """Drop subscriptions whose owners were collected; the caller holds self._lock."""
+        self._dead = False
+        dead = [s for s in self._registry.subscriptions.values() if not s.alive]
+        for sub in dead:
+            self._registry.remove(sub)
+        self._shared = {k: s for k, s in self._shared.items() if s.alive}
+        self._invalidate()
 
     # -- subscribing --------------------------------------------------------
 
     def _add(self, sub_factory: Callable[[int], Subscription]) -> Subscription:
         with self._lock:
+            if self._dead:
+                self._sweep_locked()
             self._seq += 1
             sub = sub_factory(self._seq)
             self._registry.add(sub)
@@ -488,6 +495,8 @@ class Dispatcher:
         key = identifier.text
         ref = weakref.ref(queue, self._on_dead)
         with self._lock:
+            if self._dead:
+                self._sweep_locked()
             sub = self._shared.get(key)
             if sub is not None and sub.alive:
                 assert sub._owners is not None
@@ -509,17 +518,26 @@ class Dispatcher:
             self._invalidate()
             return store
 
-    def unsubscribe_queue(self, queue: Any) -> None:
-        """Stop delivering to queue (closed); a shared store stays while other queues use it."""
+    def unsubscribe_queue(self, queue: Any) -> bool:
+        """Stop delivering to queue; return whether its store lost its last consumer.
+
+        A shared store stays subscribed while other queues use it.
+        """
+        emptied = False
         with self._lock:
             for sub in list(self._registry.subscriptions.values()):
-                if sub.kind != "queue" or sub._owners is None:
+                owners = sub._owners
+                if sub.kind != "queue" or owners is None:
                     continue
-                sub._owners[:] = [r for r in sub._owners if r() is not None and r() is not queue]
-                if not sub._owners:
+                if not any(r() is queue for r in owners):
+                    continue
+                owners[:] = [r for r in owners if r() is not None and r() is not queue]
+                if not owners:
                     self._registry.remove(sub)
                     self._shared.pop(sub.pattern.text, None)
+                    emptied = True
             self._invalidate()
+        return emptied
 
     # -- introspection and isolation ----------------------------------------
 

@@ -20,6 +20,7 @@ local: such messages never leave the process.
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from typing import Final
 
@@ -27,8 +28,8 @@ __all__ = ["WILDCARD", "Identifier", "parse_identifier"]
 
 WILDCARD: Final = "*"
 
-# Characters that can never appear inside a part; "@" and ":" are separators.
-_FORBIDDEN = frozenset(" \t\r\n\v\f")
+# Whitespace of any script can never appear; "@" and ":" are separators.
+_WHITESPACE = re.compile(r"\s")
 
 
 class Identifier:
@@ -115,7 +116,7 @@ def parse_identifier(text: str) -> Identifier:
         )
     if not text:
         raise ValueError("Invalid berryMQ identifier '': it is empty; use 'name:action'.")
-    if not _FORBIDDEN.isdisjoint(text):
+    if _WHITESPACE.search(text):
         raise ValueError(f"Invalid berryMQ identifier {text!r}: it contains whitespace.")
     if text.count(":") > 1:
         raise ValueError(f"Invalid berryMQ identifier {text!r}: more than one ':'.")

@@ -48,23 +48,31 @@ class Queue:
         else:
             self._store = QueueStore(maxsize)
             dispatcher.subscribe_queue(self, self.identifier, self._store)
+        self._items = self._store.items
 
     def get(self, block: bool = True, timeout: float | None = None) -> Message:
         """Remove and return the oldest message; wait for one if block (up to timeout).
 
         Raise Empty when none arrives in time, or at once when the queue is closed and drained.
         """
-        return self._store.get(block and not self._closed, timeout)
+        if self._closed and self.shared and not self._store.closed:
+            raise Empty  # what is buffered belongs to the queues still open
+        return self._store.get(block and not self._closed, timeout, self)
 
     def get_nowait(self) -> Message:
         """Remove and return the oldest message, or raise Empty."""
-        return self._store.get_nowait()
+        if self._closed and self.shared and not self._store.closed:
+            raise Empty  # what is buffered belongs to the queues still open
+        try:
+            return self._items.popleft()  # the store's deque: one frame on the fast path
+        except IndexError:
+            raise Empty from None
 
     async def aget(self, timeout: float | None = None) -> Message:
         """Wait without blocking the event loop; cancelling loses no message."""
         if self._closed:
-            return self._store.get_nowait()
-        return await self._store.aget(timeout)
+            return self.get(block=False)
+        return await self._store.aget(timeout, self)
 
     def qsize(self) -> int:
         return self._store.qsize()
@@ -93,9 +101,10 @@ class Queue:
         if self._closed:
             return
         self._closed = True
-        self._dispatcher.unsubscribe_queue(self)
-        if not self.shared:
-            self._store.close()
+        if self._dispatcher.unsubscribe_queue(self):
+            self._store.close()  # the last consumer: drain what is left, then Empty
+        else:
+            self._store.wake_all()  # our blocked consumers see we are closed
 
     def __enter__(self) -> Queue:
         return self
@@ -114,7 +123,7 @@ class Queue:
     def __next__(self) -> Message:
         """Iterate over what is buffered now, without waiting."""
         try:
-            return self._store.get_nowait()
+            return self.get(block=False)
         except Empty:
             raise StopIteration from None
 

@@ -17,12 +17,17 @@ import threading
 from collections import deque
 from queue import Empty
 from time import monotonic
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from .message import Message
 
 __all__ = ["Empty", "QueueStore"]
+
+
+class _Consumer(Protocol):
+    @property
+    def closed(self) -> bool: ...
 
 
 def _resolve(future: asyncio.Future[None]) -> None:
@@ -33,11 +38,11 @@ def _resolve(future: asyncio.Future[None]) -> None:
 class QueueStore:
     """A FIFO of messages; with maxsize > 0 a full store drops its oldest message."""
 
-    __slots__ = ("_async_waiters", "_cond", "_items", "_waiting", "closed", "dropped", "maxsize")
+    __slots__ = ("_async_waiters", "_cond", "_waiting", "closed", "dropped", "items", "maxsize")
 
     def __init__(self, maxsize: int = 0) -> None:
         self.maxsize = maxsize
-        self._items: deque[Message] = deque(maxlen=maxsize or None)
+        self.items: deque[Message] = deque(maxlen=maxsize or None)
         self._cond = threading.Condition(threading.Lock())
         # Guarded by _cond; read without it by put() (see the module docstring).
         self._waiting = 0
@@ -47,7 +52,7 @@ class QueueStore:
 
     def put(self, message: Message) -> None:
         """Append message, dropping the oldest one when full; never block."""
-        items = self._items
+        items = self.items
         if self.maxsize and len(items) >= self.maxsize:
             self.dropped += 1  # the deque's maxlen drops the oldest on append
         items.append(message)
@@ -67,15 +72,24 @@ class QueueStore:
 
     def get_nowait(self) -> Message:
         try:
-            return self._items.popleft()
+            return self.items.popleft()
         except IndexError:
             raise Empty from None
 
-    def get(self, block: bool = True, timeout: float | None = None) -> Message:
+    def _stopped(self, consumer: _Consumer | None) -> bool:
+        return self.closed or (consumer is not None and consumer.closed)
+
+    def get(
+        self, block: bool = True, timeout: float | None = None, consumer: _Consumer | None = None
+    ) -> Message:
+        """Pop the oldest message, waiting up to timeout when block.
+
+        A consumer (a Queue sharing this store) stops waiting once it is closed.
+        """
         try:
-            return self._items.popleft()
+            return self.items.popleft()
         except IndexError:
-            if not block or self.closed:
+            if not block or self._stopped(consumer):
                 raise Empty from None
         if timeout is not None and timeout < 0:
             raise ValueError(f"'timeout' must be a non-negative number, not {timeout!r}.")
@@ -85,10 +99,10 @@ class QueueStore:
             try:
                 while True:
                     try:
-                        return self._items.popleft()
+                        return self.items.popleft()
                     except IndexError:
                         pass
-                    if self.closed:
+                    if self._stopped(consumer):
                         raise Empty
                     if deadline is None:
                         self._cond.wait()
@@ -100,9 +114,11 @@ class QueueStore:
             finally:
                 self._waiting -= 1
 
-    async def aget(self, timeout: float | None = None) -> Message:
+    async def aget(
+        self, timeout: float | None = None, consumer: _Consumer | None = None
+    ) -> Message:
         try:
-            return self._items.popleft()
+            return self.items.popleft()
         except IndexError:
             pass
         if timeout is not None and timeout < 0:
@@ -110,7 +126,7 @@ class QueueStore:
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else monotonic() + timeout
         while True:
-            if self.closed:
+            if self._stopped(consumer):
                 raise Empty
             waiter = (loop, loop.create_future())
             with self._cond:
@@ -118,7 +134,7 @@ class QueueStore:
                 self._waiting += 1
             try:
                 try:
-                    return self._items.popleft()
+                    return self.items.popleft()
                 except IndexError:
                     pass
                 remaining = None if deadline is None else deadline - monotonic()
@@ -132,12 +148,16 @@ class QueueStore:
                     self._waiting -= 1
 
     def qsize(self) -> int:
-        return len(self._items)
+        return len(self.items)
 
     def full(self) -> bool:
-        return bool(self.maxsize) and len(self._items) >= self.maxsize
+        return bool(self.maxsize) and len(self.items) >= self.maxsize
 
     def close(self) -> None:
         """Stop blocking consumers: they drain what is buffered, then get Empty."""
         self.closed = True
+        self.wake_all()
+
+    def wake_all(self) -> None:
+        """Make every waiting consumer look again (one of them was closed)."""
         self._wake(all_waiters=True)
