@@ -1,0 +1,99 @@
+"""Django glue: configure the default dispatcher from settings and import receivers modules."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from importlib import import_module
+from typing import Any
+
+from django.apps import AppConfig, apps
+from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
+from django.utils.module_loading import module_has_submodule
+
+from berrymq_django.conf import berrymq_settings
+from berrymq_django.core.api import default_dispatcher
+from berrymq_django.core.dispatcher import Dispatcher, default_node_name
+
+
+def configure_dispatcher(dispatcher: Dispatcher | None = None) -> None:
+    """Apply BERRYMQ (node name, backend, errors, multiplicity) to ``dispatcher``.
+
+    Takes the dispatcher to configure, ``default_dispatcher`` when None. The backend
+    is rebuilt only when BACKEND or BACKEND_OPTIONS changed; the dispatcher closes the
+    one it replaces.
+    """
+    if dispatcher is None:
+        dispatcher = default_dispatcher
+    backend_class = berrymq_settings.BACKEND
+    options = dict(berrymq_settings.BACKEND_OPTIONS)
+
+    # Rebuild the backend only when its class or options changed, so an unrelated
+    # change (RAISE_ERRORS, say) keeps its connections and shared queue stores.
+    current = dispatcher.backend
+    backend = None
+    if type(current) is not backend_class or current.options != options:
+        try:
+            backend = backend_class(**options)
+        except TypeError as exc:
+            raise ImproperlyConfigured(
+                f"BERRYMQ setting 'BACKEND_OPTIONS' {options!r} does not suit "
+                f"{backend_class.__qualname__}: {exc}"
+            ) from exc
+
+    dispatcher.configure(
+        node_name=berrymq_settings.NODE_NAME or default_node_name(),
+        backend=backend,
+        raise_errors=bool(berrymq_settings.RAISE_ERRORS),
+    )
+    if dispatcher.multiplicity != berrymq_settings.MULTIPLICITY:
+        dispatcher.set_multiplicity(berrymq_settings.MULTIPLICITY)
+
+
+def autodiscover(
+    module_names: Iterable[str] | None = None,
+    app_configs: Iterable[AppConfig] | None = None,
+) -> None:
+    """Import each of ``module_names`` (default: AUTODISCOVER) from every app that has it.
+
+    Like ``django.utils.module_loading.autodiscover_modules``: an app without the module
+    is skipped, an error raised while importing one that exists propagates, with a note
+    naming the module. ``app_configs`` defaults to every installed app.
+    """
+    if module_names is None:
+        module_names = berrymq_settings.AUTODISCOVER
+    if app_configs is None:
+        app_configs = apps.get_app_configs()
+    names = list(module_names)
+    for app_config in app_configs:
+        for name in names:
+            dotted = f"{app_config.name}.{name}"
+            try:
+                import_module(dotted)
+            except Exception as exc:
+                if not module_has_submodule(app_config.module, name):
+                    continue
+                exc.add_note(f"berryMQ: raised while importing receivers module {dotted!r}")
+                raise
+
+
+def _reconfigure_on_change(*, setting: str, **kwargs: Any) -> None:
+    if setting == "BERRYMQ":
+        # conf's own receiver resets the cache too; doing it here makes the order irrelevant.
+        berrymq_settings.reload()
+        configure_dispatcher()
+
+
+class BerryMQConfig(AppConfig):
+    """Configure ``default_dispatcher`` from settings and import every app's receivers."""
+
+    name = "berrymq_django"
+    verbose_name = "berryMQ"
+
+    def ready(self) -> None:
+        """Configure the dispatcher, follow BERRYMQ changes, then autodiscover followers."""
+        configure_dispatcher()
+        setting_changed.connect(
+            _reconfigure_on_change, dispatch_uid="berrymq_django.apps.reconfigure"
+        )
+        autodiscover()

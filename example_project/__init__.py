@@ -1,0 +1,1 @@
+"""A small Django project that shows berryMQ's push and pull APIs at work."""
