@@ -29,14 +29,43 @@ DEFAULTS: dict[str, Any] = {
     # MULTIPLICITY > 0 delivers on that many threads, 0 delivers synchronously.
     "RAISE_ERRORS": False,
     "MULTIPLICITY": 0,
+    # Django integration: models whose saves and deletes send "<app_label>.<model>:created",
+    # ":updated" and ":deleted" after commit.
+    "MODEL_EVENTS": [],
+    # JSON-RPC endpoint, who may call it: Bearer keys by principal name, and DRF's classes.
+    "API_KEYS": {},
+    "ALLOW_ANONYMOUS": False,
+    "AUTHENTICATION_CLASSES": [
+        "berrymq_django.authentication.APIKeyAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "PERMISSION_CLASSES": ["berrymq_django.permissions.IsBerryMQClient"],
+    "THROTTLE_CLASSES": [],
+    # JSON-RPC endpoint, limits: each exceeded one is a JSON-RPC error, never a 500.
+    "MAX_BODY_BYTES": 4 * 1024 * 1024,
+    "MAX_BATCH": 1000,
+    "MAX_DEPTH": 32,
+    "MAX_IDENTIFIER_LENGTH": 200,
+    "MAX_MESSAGES_PER_CALL": 10_000,
+    "MAX_POLL_SECONDS": 25.0,
+    # JSON-RPC endpoint, state: a connection's queue bound, and how long a uid is remembered.
+    "QUEUE_MAXSIZE": 10_000,
+    "DEDUP_SECONDS": 600.0,
+    # Peering: where peers reach this site back, and the sites this one connects to.
+    "SELF_URL": None,
+    "PEERS": {},
 }
 
 # Settings given as dotted paths; a value that is already an object is kept as is.
-IMPORT_STRINGS = frozenset({"BACKEND"})
+IMPORT_STRINGS = frozenset(
+    {"BACKEND", "AUTHENTICATION_CLASSES", "PERMISSION_CLASSES", "THROTTLE_CLASSES"}
+)
 
 
 def perform_import(value: Any, key: str) -> Any:
-    """Import ``value`` when it is a dotted path; name ``key`` if that fails."""
+    """Import ``value`` (a dotted path, or a list of them); name ``key`` if that fails."""
+    if isinstance(value, list | tuple):
+        return [perform_import(item, key) for item in value]
     if not isinstance(value, str):
         return value
     try:

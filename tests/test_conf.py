@@ -7,7 +7,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
 
 from berrymq_django.backends.memory import MemoryBackend
-from berrymq_django.conf import DEFAULTS, BerryMQSettings, berrymq_settings
+from berrymq_django.conf import BerryMQSettings, berrymq_settings
 
 
 def test_defaults_apply_when_nothing_is_set() -> None:
@@ -18,14 +18,8 @@ def test_defaults_apply_when_nothing_is_set() -> None:
     assert conf.AUTODISCOVER == ["receivers"]
     assert conf.RAISE_ERRORS is False
     assert conf.MULTIPLICITY == 0
-    assert set(DEFAULTS) == {
-        "NODE_NAME",
-        "BACKEND",
-        "BACKEND_OPTIONS",
-        "AUTODISCOVER",
-        "RAISE_ERRORS",
-        "MULTIPLICITY",
-    }
+    assert conf.ALLOW_ANONYMOUS is False  # the RPC endpoint is closed by default
+    assert conf.API_KEYS == {}
 
 
 def test_user_values_overlay_defaults() -> None:
