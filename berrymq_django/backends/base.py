@@ -40,7 +40,8 @@ class Connection:
     ``ttl`` is seconds of inactivity after which the token expires;
     ``principal`` is who created it (only they may use it); ``identifier`` is
     the pattern of a queue connection (holding at most ``maxsize`` messages,
-    oldest dropped first); ``addr`` the endpoint URL of an interconnected peer.
+    oldest dropped first); ``addr`` the endpoint URL of an interconnected peer
+    and ``remote_token`` the token it gave us for calling back.
     """
 
     token: str
@@ -49,6 +50,7 @@ class Connection:
     ttl: float
     identifier: str | None = None
     addr: str | None = None
+    remote_token: str | None = None
     maxsize: int = 0
     expires_at: float = 0.0
 

@@ -27,7 +27,7 @@ import weakref
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from asgiref.sync import async_to_sync, iscoroutinefunction, sync_to_async
 
@@ -38,13 +38,20 @@ if TYPE_CHECKING:
     from ..backends.base import BaseBackend
     from .store import QueueStore
 
-__all__ = ["Dispatcher", "Route", "Subscription"]
+__all__ = ["Dispatcher", "Relay", "Route", "Subscription"]
 
 logger = logging.getLogger("berrymq")
 
 Kind = Literal["function", "method", "queue"]
 Guard = Callable[[Message], Any]
 Deliver = Callable[[Message], Any]
+
+
+class Relay(Protocol):
+    """Something that carries non-local messages onward, such as a peer's sender."""
+
+    def relay(self, message: Message) -> None: ...
+
 
 # The route cache is keyed by the identifier text as sent; remote senders
 # could invent endless identifiers, so the cache is bounded.
@@ -218,6 +225,7 @@ class Dispatcher:
         self._dead = False
         self._pool: ThreadPoolExecutor | None = None
         self._shared: dict[str, Subscription] = {}
+        self._relays: tuple[Relay, ...] = ()
         self.node_name = node_name or default_node_name()
         self.raise_errors = raise_errors
         self.error_count = 0
@@ -279,7 +287,7 @@ class Dispatcher:
         else:
             self._pool.submit(self._deliver, route, message)
         if route.forward:
-            self.backend.publish(message)
+            self._forward(message)
         return message
 
     def _deliver(self, route: Route, message: Message) -> None:
@@ -289,12 +297,49 @@ class Dispatcher:
             except Exception as exc:
                 self._failed(route, deliver, message, exc)
 
-    def deliver(self, message: Message) -> None:
-        """Deliver a message that came from elsewhere (a backend or a peer) to local followers.
+    def send(self, message: Message) -> None:
+        """Send a message built elsewhere (an RPC client's) as if twittered here.
 
-        It is not handed back to the backend: it already crossed it.
+        Local followers and queues get it, and a non-local one goes on to the
+        backend and the relays, keeping its uid and origin.
+        """
+        if self._dead:
+            self._sweep()
+        route = self._route(message.id)
+        if self._pool is None:
+            self._deliver(route, message)
+        else:
+            self._pool.submit(self._deliver, route, message)
+        if route.forward:
+            self._forward(message)
+
+    def deliver(self, message: Message) -> None:
+        """Deliver a message that came in through the backend to local followers only.
+
+        It is not handed back to the backend or the relays: the process that
+        sent it already did that.
         """
         self._deliver(self._route(message.id), message)
+
+    def _forward(self, message: Message) -> None:
+        if self.backend.forwards:
+            self.backend.publish(message)
+        for relay in self._relays:
+            try:
+                relay.relay(message)
+            except Exception:
+                logger.exception("berryMQ relay %r failed on message %r", relay, message.id)
+
+    def add_relay(self, relay: Relay) -> None:
+        """Hand every non-local message sent here to relay.relay(message) (peering)."""
+        with self._lock:
+            self._relays = (*self._relays, relay)
+            self._invalidate()
+
+    def remove_relay(self, relay: Relay) -> None:
+        with self._lock:
+            self._relays = tuple(r for r in self._relays if r is not relay)
+            self._invalidate()
 
     async def atwitter(self, identifier: str, /, *args: Any, **kwargs: Any) -> Message:
         """Send from async code: await async followers, run sync ones in a thread."""
@@ -316,7 +361,7 @@ class Dispatcher:
         if batch:
             await sync_to_async(self._run_batch)(batch, route, message)
         if route.forward:
-            self.backend.publish(message)
+            self._forward(message)
         return message
 
     def _run_batch(self, batch: list[Subscription], route: Route, message: Message) -> None:
@@ -362,7 +407,7 @@ class Dispatcher:
             except Exception as exc:
                 self._failed(route, sub.deliver, message, exc)
         if route.forward:
-            self.backend.publish(message)
+            self._forward(message)
         for result in results:
             self.twitter(callback_identifier, result, in_reply_to=message.uid)
         return results
@@ -382,7 +427,8 @@ class Dispatcher:
             route = self._routes.get(identifier)
             if route is None:
                 subs = self._registry.matching(ident)
-                route = Route(ident, subs, self.backend.forwards and not ident.is_local)
+                forward = (self.backend.forwards or bool(self._relays)) and not ident.is_local
+                route = Route(ident, subs, forward)
                 if len(self._routes) >= _MAX_CACHED_ROUTES:
                     self._routes = {}
                 self._routes[identifier] = route
