@@ -7,5 +7,6 @@ from django.urls import include, path
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("berrymq/", include("berrymq_django.urls")),
     path("", include("example_project.demo.urls")),
 ]

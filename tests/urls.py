@@ -5,5 +5,6 @@ from __future__ import annotations
 from django.urls import include, path
 
 urlpatterns = [
+    path("berrymq/", include("berrymq_django.urls")),
     path("", include("example_project.demo.urls")),
 ]

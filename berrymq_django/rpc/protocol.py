@@ -1,0 +1,219 @@
+"""JSON-RPC 2.0 and 1.0 framing: decode requests, encode responses. No I/O, no Django.
+
+A request carrying ``"jsonrpc": "2.0"`` is answered in 2.0 form. One
+without the member is a 1.0 request (the original berryMQ 0.3 clients):
+it is answered as ``{"result": ..., "error": null, "id": ...}``, and the
+berryMQ application errors "invalid token" and "timeout" come back as
+string results, the way that protocol defined them.
+
+Error codes (the spec's, then berryMQ's own in -32000..-32099):
+
+====== ================ ==================================================
+code   name             when
+====== ================ ==================================================
+-32700 parse error      the body is not JSON, or not UTF-8
+-32600 invalid request  not a request object, bad "jsonrpc", id or params
+-32601 method not found no such method
+-32602 invalid params   missing, extra or mistyped params; bad identifier
+-32603 internal error   an unexpected failure (logged on the server)
+-32000 invalid token    token unknown, expired, or another principal's
+-32001 timeout          get/get_nowait found no message in time
+-32003 forbidden        authenticated, but not allowed to call
+-32004 unauthenticated  no valid credentials
+-32010 limit exceeded   a BERRYMQ limit (body, batch, depth, messages)
+-32029 throttled        too many requests (DRF throttling)
+====== ================ ==================================================
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+__all__ = [
+    "FORBIDDEN",
+    "INTERNAL_ERROR",
+    "INVALID_PARAMS",
+    "INVALID_REQUEST",
+    "INVALID_TOKEN",
+    "LIMIT_EXCEEDED",
+    "METHOD_NOT_FOUND",
+    "PARSE_ERROR",
+    "THROTTLED",
+    "TIMEOUT",
+    "UNAUTHENTICATED",
+    "RPCError",
+    "Request",
+    "decode_body",
+    "encode",
+    "error_response",
+    "parse_request",
+    "result_response",
+]
+
+PARSE_ERROR = -32700
+INVALID_REQUEST = -32600
+METHOD_NOT_FOUND = -32601
+INVALID_PARAMS = -32602
+INTERNAL_ERROR = -32603
+INVALID_TOKEN = -32000
+TIMEOUT = -32001
+FORBIDDEN = -32003
+UNAUTHENTICATED = -32004
+LIMIT_EXCEEDED = -32010
+THROTTLED = -32029
+
+# The original protocol's answers, returned as results to 1.0 clients.
+V1_STRING_RESULTS = {INVALID_TOKEN: "invalid token", TIMEOUT: "timeout"}
+
+
+class RPCError(Exception):
+    """A JSON-RPC error to send back: a code, a message saying what was wrong, optional data."""
+
+    def __init__(self, code: int, message: str, data: Any = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.data = data
+
+    def to_dict(self) -> dict[str, Any]:
+        error: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.data is not None:
+            error["data"] = self.data
+        return error
+
+
+def limit_exceeded(setting: str, limit: int, got: int, what: str) -> RPCError:
+    return RPCError(
+        LIMIT_EXCEEDED,
+        f"{what} is {got}; the limit (BERRYMQ {setting!r}) is {limit}.",
+        {"setting": setting, "limit": limit, "got": got},
+    )
+
+
+@dataclass(slots=True)
+class Request:
+    """One call. ``is_notification``: no response is wanted."""
+
+    method: str
+    params: list[Any] | dict[str, Any]
+    id: Any
+    is_notification: bool
+    v1: bool
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def decode_body(body: bytes, max_depth: int) -> Any:
+    """Parse a request body; raise RPCError (parse error or limit) naming the problem."""
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        # orjson refuses integers beyond 64 bits; the standard parser takes them.
+        try:
+            payload = json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
+        except UnicodeDecodeError as uexc:
+            raise RPCError(PARSE_ERROR, f"Parse error: the body is not UTF-8 ({uexc}).") from None
+        except (ValueError, RecursionError):
+            raise RPCError(PARSE_ERROR, f"Parse error: {exc}.") from None
+    # Cheap bound first: fewer brackets than the limit cannot nest deeper than it.
+    if body.count(b"[") + body.count(b"{") <= max_depth:
+        return payload
+    depth = _depth(payload, max_depth)
+    if depth > max_depth:
+        raise limit_exceeded("MAX_DEPTH", max_depth, depth, "JSON nesting depth")
+    return payload
+
+
+def _depth(value: Any, limit: int) -> int:
+    """Return the nesting depth of value, stopping early once past limit."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)] if isinstance(value, (dict, list)) else []
+    while stack:
+        node, depth = stack.pop()
+        if depth > deepest:
+            deepest = depth
+            if deepest > limit:
+                break
+        for child in node.values() if isinstance(node, dict) else node:
+            if isinstance(child, (dict, list)):
+                stack.append((child, depth + 1))
+    return deepest
+
+
+def parse_request(obj: Any) -> Request:
+    """Validate one request object; raise RPCError(INVALID_REQUEST) saying why not."""
+    if not isinstance(obj, dict):
+        raise RPCError(
+            INVALID_REQUEST,
+            f"Invalid Request: expected an object, got {_json_type(obj)}.",
+        )
+    v1 = "jsonrpc" not in obj
+    if not v1 and obj["jsonrpc"] != "2.0":
+        raise RPCError(
+            INVALID_REQUEST, f"Invalid Request: 'jsonrpc' must be \"2.0\", not {obj['jsonrpc']!r}."
+        )
+    request_id = obj.get("id")
+    if isinstance(request_id, bool) or not isinstance(request_id, str | int | float | None):
+        raise RPCError(
+            INVALID_REQUEST,
+            "Invalid Request: 'id' must be a string, number or null, "
+            f"not {_json_type(request_id)}.",
+        )
+    method = obj.get("method")
+    if not isinstance(method, str):
+        raise RPCError(
+            INVALID_REQUEST,
+            f"Invalid Request: 'method' must be a string, not {_json_type(method)}.",
+        )
+    params = obj.get("params", [])
+    if not isinstance(params, list | dict):
+        raise RPCError(
+            INVALID_REQUEST,
+            f"Invalid Request: 'params' must be an array or an object, not {_json_type(params)}.",
+        )
+    # 2.0: a request without "id" is a notification; 1.0: one whose id is null.
+    is_notification = request_id is None if v1 else "id" not in obj
+    return Request(method, params, request_id, is_notification, v1)
+
+
+def result_response(request: Request, result: Any) -> dict[str, Any]:
+    if request.v1:
+        return {"result": result, "error": None, "id": request.id}
+    return {"jsonrpc": "2.0", "result": result, "id": request.id}
+
+
+def error_response(error: RPCError, request: Request | None = None) -> dict[str, Any]:
+    """Build the error response; for 1.0 clients, berryMQ's string results where they apply."""
+    request_id = request.id if request is not None else None
+    if request is not None and request.v1:
+        if error.code in V1_STRING_RESULTS:
+            return {"result": V1_STRING_RESULTS[error.code], "error": None, "id": request_id}
+        return {"result": None, "error": error.to_dict(), "id": request_id}
+    return {"jsonrpc": "2.0", "error": error.to_dict(), "id": request_id}
+
+
+def encode(payload: Any) -> bytes:
+    """Serialize a response; values orjson cannot take are written with str()."""
+    return orjson.dumps(payload, default=str, option=orjson.OPT_NON_STR_KEYS)
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__

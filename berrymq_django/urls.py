@@ -1,0 +1,11 @@
+"""``path("berrymq/", include("berrymq_django.urls"))`` serves the endpoint at berrymq/rpc/."""
+
+from django.urls import path
+
+from .views import RPCView
+
+app_name = "berrymq"
+
+urlpatterns = [
+    path("rpc/", RPCView.as_view(), name="rpc"),
+]

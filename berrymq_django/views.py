@@ -1,0 +1,128 @@
+"""The JSON-RPC endpoint: a DRF view in front of berrymq_django.rpc.
+
+DRF brings what a public endpoint needs (pluggable authentication,
+permissions and throttling, all from BERRYMQ settings); the body is read
+and parsed by the rpc package with orjson, skipping DRF's parsers,
+renderers and content negotiation, which a JSON-only protocol does not need.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from rest_framework import exceptions, status
+from rest_framework.authentication import BaseAuthentication
+from rest_framework.permissions import BasePermission
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
+from rest_framework.throttling import BaseThrottle
+from rest_framework.views import APIView
+
+from .authentication import APIKeyClient
+from .conf import berrymq_settings
+from .core.api import default_dispatcher
+from .rpc import protocol
+from .rpc.methods import CallContext, Limits
+from .rpc.server import handle_body
+
+__all__ = ["RPCView"]
+
+logger = logging.getLogger("berrymq.rpc")
+
+JSON = "application/json"
+_RENDERER = JSONRenderer()
+
+
+def rpc_error_response(http_status: int, code: int, message: str, **headers: str) -> HttpResponse:
+    """Return an HTTP response whose body is a JSON-RPC 2.0 error with id null."""
+    body = protocol.encode(protocol.error_response(protocol.RPCError(code, message)))
+    response = HttpResponse(body, content_type=JSON, status=http_status)
+    for name, value in headers.items():
+        response[name] = value
+    return response
+
+
+class RPCView(APIView):
+    """Serve berryMQ's JSON-RPC protocol (2.0 and 1.0) on POST."""
+
+    parser_classes = ()
+    renderer_classes = (JSONRenderer,)
+
+    def get_authenticators(self) -> list[BaseAuthentication]:
+        return [cls() for cls in berrymq_settings.AUTHENTICATION_CLASSES]
+
+    def get_permissions(self) -> list[BasePermission]:
+        return [cls() for cls in berrymq_settings.PERMISSION_CLASSES]
+
+    def get_throttles(self) -> list[BaseThrottle]:
+        return [cls() for cls in berrymq_settings.THROTTLE_CLASSES]
+
+    def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
+        return (_RENDERER, JSON)  # one protocol, one media type
+
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponse:
+        limit = berrymq_settings.MAX_BODY_BYTES
+        django_request: HttpRequest = request._request
+        # read(), not .body: our own limit applies, not DATA_UPLOAD_MAX_MEMORY_SIZE.
+        body = django_request.read(limit + 1)
+        if len(body) > limit:
+            error = protocol.limit_exceeded("MAX_BODY_BYTES", limit, len(body), "The body size")
+            return HttpResponse(protocol.encode(protocol.error_response(error)), content_type=JSON)
+        answer = handle_body(
+            body,
+            self.call_context(request),
+            max_batch=berrymq_settings.MAX_BATCH,
+            max_depth=berrymq_settings.MAX_DEPTH,
+        )
+        if answer is None:
+            return HttpResponse(status=status.HTTP_204_NO_CONTENT)
+        return HttpResponse(answer, content_type=JSON)
+
+    def call_context(self, request: Request) -> CallContext:
+        """Name the caller and gather the limits its calls obey."""
+        user = request.user
+        if isinstance(user, APIKeyClient):
+            principal, anonymous = user.principal, False
+        elif user is not None and user.is_authenticated:
+            principal, anonymous = f"user:{user.get_username()}", False
+        else:
+            principal, anonymous = "anonymous", True
+        s = berrymq_settings
+        limits = Limits(
+            max_poll_seconds=s.MAX_POLL_SECONDS,
+            dedup_seconds=s.DEDUP_SECONDS,
+            queue_maxsize=s.QUEUE_MAXSIZE,
+            max_identifier_length=s.MAX_IDENTIFIER_LENGTH,
+            max_messages_per_call=s.MAX_MESSAGES_PER_CALL,
+        )
+        return CallContext(principal, default_dispatcher, limits, anonymous)
+
+    def handle_exception(self, exc: Exception) -> HttpResponse:
+        """Answer every failure with a JSON-RPC error body and the fitting HTTP status."""
+        if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
+            return rpc_error_response(
+                401,
+                protocol.UNAUTHENTICATED,
+                str(exc.detail),
+                **{"WWW-Authenticate": self.get_authenticate_header(self.request) or "Bearer"},
+            )
+        if isinstance(exc, exceptions.PermissionDenied):
+            return rpc_error_response(403, protocol.FORBIDDEN, str(exc.detail))
+        if isinstance(exc, exceptions.Throttled):
+            headers = {"Retry-After": str(int(exc.wait))} if exc.wait is not None else {}
+            return rpc_error_response(429, protocol.THROTTLED, str(exc.detail), **headers)
+        if isinstance(exc, exceptions.MethodNotAllowed):
+            return rpc_error_response(
+                405,
+                protocol.INVALID_REQUEST,
+                f"Invalid Request: the berryMQ endpoint takes POST, not {self.request.method}.",
+                Allow="POST, OPTIONS",
+            )
+        if isinstance(exc, exceptions.APIException):
+            return rpc_error_response(exc.status_code, protocol.INVALID_REQUEST, str(exc.detail))
+        logger.exception("berryMQ endpoint failed")
+        return rpc_error_response(
+            500, protocol.INTERNAL_ERROR, "Internal error; see the server log."
+        )
