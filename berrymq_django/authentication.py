@@ -13,6 +13,8 @@ from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
 from .conf import berrymq_settings
+from .core.api import default_dispatcher
+from .rpc.peers import CALLBACK_PRINCIPAL_PREFIX
 
 __all__ = ["APIKeyAuthentication", "APIKeyClient"]
 
@@ -56,7 +58,7 @@ class APIKeyAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed(
                 "Invalid Authorization header: no key after Bearer."
             )
-        principal = self.principal_for(key)
+        principal = self.principal_for(key) or self.peer_for(key)
         if principal is None:
             raise exceptions.AuthenticationFailed("Invalid API key.")
         return APIKeyClient(principal), principal
@@ -71,6 +73,18 @@ class APIKeyAuthentication(authentication.BaseAuthentication):
             if hmac.compare_digest(given, str(expected).encode()):
                 found = name
         return found
+
+    @staticmethod
+    def peer_for(token: str) -> str | None:
+        """Return the peer whose interconnect callback token this is.
+
+        An interconnected peer calls us back with the token we gave it: that
+        token is its credential, good for as long as the connection lives.
+        """
+        connection = default_dispatcher.backend.get_connection(token)
+        if connection is None or not connection.principal.startswith(CALLBACK_PRINCIPAL_PREFIX):
+            return None
+        return connection.principal
 
     def authenticate_header(self, request: Any) -> str:
         return f'{self.keyword} realm="berrymq"'

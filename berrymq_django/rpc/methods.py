@@ -20,6 +20,7 @@ from ..core.dispatcher import Dispatcher
 from ..core.identifier import parse_identifier
 from ..core.message import Message
 from ..core.store import Empty
+from .peers import callback_name, peers_for
 from .protocol import (
     FORBIDDEN,
     INVALID_PARAMS,
@@ -303,7 +304,11 @@ def connect_oneway(context: CallContext, ttl: float) -> str:
     result=TOKEN_RESULT,
 )
 def interconnect(context: CallContext, addr: str | list[Any], token: str, ttl: float) -> str:
-    return _open(context, "interconnect", ttl, addr=_addr(addr), remote_token=token)
+    url = _addr(addr)
+    ours = _open(context, "interconnect", ttl, addr=url, remote_token=token)
+    # Call the peer back on its token: that is style 01's other half.
+    peers_for(context.dispatcher).add_callback(url, token, _ttl(ttl), context.principal)
+    return ours
 
 
 def _addr(addr: str | list[Any]) -> str:
@@ -447,8 +452,10 @@ def _pull(context: CallContext, token: str, block: bool, wait: float) -> dict[st
 
 @procedure("close_connection", TOKEN, summary="Close a connection and its queue.", result=OK)
 def close_connection(context: CallContext, token: str) -> str:
-    _connection(context, token)
+    connection = _connection(context, token)
     context.dispatcher.backend.close_connection(token)
+    if connection.style == "interconnect" and connection.addr:
+        peers_for(context.dispatcher).remove(callback_name(connection.principal, connection.addr))
     return "ok"
 
 
@@ -498,13 +505,8 @@ def status(context: CallContext) -> dict[str, Any]:
     backend_status = getattr(backend, "status", None)
     if callable(backend_status):
         report["backend_status"] = backend_status()
-    for name, reporter in STATUS_REPORTERS.items():
-        report[name] = reporter()
+    report["peers"] = peers_for(dispatcher).status()
     return report
-
-
-#: Extra sections for status(), e.g. the peers' senders: name -> callable returning JSON.
-STATUS_REPORTERS: dict[str, Callable[[], Any]] = {}
 
 
 @procedure(

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class SiteAppConfig(AppConfig):
+    name = "tests.peering.siteapp"
+    label = "peering_siteapp"
