@@ -1,7 +1,7 @@
 """berryMQ for Django: a programmer-friendly message bus.
 
-Send with twitter(), receive with @following_function or Follower classes,
-pull with Queue. README.rst is the manual.
+Send with twitter() (or twitter_on_commit() inside a transaction), receive with
+@following_function or Follower classes, pull with Queue. README.rst is the manual.
 """
 
 from .core.api import (
@@ -25,6 +25,7 @@ from .core.helpers import auto_twitter, twitter_exception
 from .core.identifier import Identifier
 from .core.message import Message
 from .core.queue import Empty, Queue
+from .transaction import twitter_on_commit
 
 __version__ = "0.1.0"
 
@@ -52,5 +53,6 @@ __all__ = [
     "talk",
     "twitter",
     "twitter_exception",
+    "twitter_on_commit",
     "unregister",
 ]

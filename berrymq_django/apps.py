@@ -1,4 +1,4 @@
-"""Django glue: configure the default dispatcher from settings and import receivers modules."""
+"""Django glue: configure the dispatcher, register checks, import receivers, send model events."""
 
 from __future__ import annotations
 
@@ -8,12 +8,15 @@ from typing import Any
 
 from django.apps import AppConfig, apps
 from django.core.exceptions import ImproperlyConfigured
-from django.core.signals import setting_changed
+from django.core.signals import request_started, setting_changed
 from django.utils.module_loading import module_has_submodule
 
+from berrymq_django.checks import register_checks
 from berrymq_django.conf import berrymq_settings
 from berrymq_django.core.api import default_dispatcher
 from berrymq_django.core.dispatcher import Dispatcher, default_node_name
+from berrymq_django.model_events import connect_model_events
+from berrymq_django.peering import configure_peers, peers
 
 
 def configure_dispatcher(dispatcher: Dispatcher | None = None) -> None:
@@ -82,6 +85,13 @@ def _reconfigure_on_change(*, setting: str, **kwargs: Any) -> None:
         # conf's own receiver resets the cache too; doing it here makes the order irrelevant.
         berrymq_settings.reload()
         configure_dispatcher()
+        configure_peers()
+        connect_model_events()
+
+
+def _start_peers(**kwargs: Any) -> None:
+    request_started.disconnect(dispatch_uid="berrymq_django.apps.start_peers")
+    peers().start()
 
 
 class BerryMQConfig(AppConfig):
@@ -91,9 +101,15 @@ class BerryMQConfig(AppConfig):
     verbose_name = "berryMQ"
 
     def ready(self) -> None:
-        """Configure the dispatcher, follow BERRYMQ changes, then autodiscover followers."""
+        """Register checks, configure the dispatcher, autodiscover, connect model events."""
+        register_checks()
         configure_dispatcher()
         setting_changed.connect(
             _reconfigure_on_change, dispatch_uid="berrymq_django.apps.reconfigure"
         )
         autodiscover()
+        # Peers are configured now but connect lazily: on the first message sent to
+        # them or the first request served, never during migrate or other commands.
+        configure_peers()
+        request_started.connect(_start_peers, dispatch_uid="berrymq_django.apps.start_peers")
+        connect_model_events()

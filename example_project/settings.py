@@ -18,8 +18,10 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "rest_framework",
     "berrymq_django",
     "example_project.demo",
+    "example_project.shop",
 ]
 
 MIDDLEWARE = [
@@ -74,4 +76,17 @@ BERRYMQ = {
     "AUTODISCOVER": ["receivers"],
     "RAISE_ERRORS": False,
     "MULTIPLICITY": 0,
+    # Every save and delete of an Order sends "shop.order:created/updated/deleted".
+    "MODEL_EVENTS": ["shop.Order"],
+}
+
+# Show the shop's order log (and follower errors) in the runserver console.
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {
+        "example_project": {"handlers": ["console"], "level": "INFO"},
+        "berrymq": {"handlers": ["console"], "level": "WARNING"},
+    },
 }

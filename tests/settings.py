@@ -14,6 +14,7 @@ INSTALLED_APPS = [
     "berrymq_django",
     "tests.testapp",
     "example_project.demo",
+    "example_project.shop",
 ]
 
 MIDDLEWARE = [
@@ -37,3 +38,6 @@ TEMPLATES = [
 DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 USE_TZ = True
+
+# As in the example project, so the shop's model events run in its tests.
+BERRYMQ = {"MODEL_EVENTS": ["shop.Order"]}

@@ -62,14 +62,73 @@ def test_unknown_attribute_is_an_attribute_error_naming_it() -> None:
         _ = berrymq_settings.NOT_A_SETTING
 
 
-def test_unknown_user_key_is_improperly_configured() -> None:
-    with pytest.raises(ImproperlyConfigured, match=r"Unknown BERRYMQ setting.*RAISE_ERROR\b"):
-        _ = BerryMQSettings({"RAISE_ERROR": True}).RAISE_ERRORS
+def test_unknown_user_key_is_left_to_the_checks_and_valid_keys_still_read() -> None:
+    conf = BerryMQSettings({"RAISE_ERROR": True, "NODE_NAME": "web-1"})
+    assert conf.NODE_NAME == "web-1"
+    assert conf.RAISE_ERRORS is False  # the misspelt key does not count
+    assert conf.unknown_keys() == ["RAISE_ERROR"]  # berrymq_django.E001 reports it
 
 
 def test_berrymq_must_be_a_dict() -> None:
-    with pytest.raises(ImproperlyConfigured, match="must be a dict, not list"):
+    with pytest.raises(ImproperlyConfigured, match=r"must be a dict, not list \(\['BACKEND'\]\)"):
         _ = BerryMQSettings(["BACKEND"]).BACKEND  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        ("MULTIPLICITY", "4", "an int of 0 or more"),
+        ("MULTIPLICITY", -1, "an int of 0 or more"),
+        ("MULTIPLICITY", True, "an int of 0 or more"),
+        ("RAISE_ERRORS", "yes", "True or False"),
+        ("AUTODISCOVER", "receivers", "a list of module names"),
+        ("MODEL_EVENTS", "shop.Order", 'a list of model labels like "shop.Order"'),
+        ("NODE_NAME", 42, "None or a string"),
+        ("ALLOW_ANONYMOUS", 1, "True or False"),
+        ("MAX_POLL_SECONDS", -0.5, "a number of seconds, 0 or more"),
+    ],
+)
+def test_malformed_value_is_improperly_configured_naming_key_and_value(
+    key: str, value: object, expected: str
+) -> None:
+    conf = BerryMQSettings({key: value})
+    with pytest.raises(ImproperlyConfigured) as info:
+        getattr(conf, key)
+    assert str(info.value) == f"BERRYMQ setting {key!r} must be {expected}, not {value!r}."
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        ({"site-b": "s3cret-valid-key", "site-c": 123, "site-d": ""}, "entries 'site-c', 'site-d'"),
+        (["s3cret-valid-key"], "not a list."),
+    ],
+)
+def test_malformed_api_keys_name_the_entry_but_never_echo_a_key(value: object, shown: str) -> None:
+    with pytest.raises(ImproperlyConfigured) as info:
+        _ = BerryMQSettings({"API_KEYS": value}).API_KEYS
+    message = str(info.value)
+    assert message.startswith("BERRYMQ setting 'API_KEYS' must be a dict of principal name to key")
+    assert shown in message
+    assert "s3cret" not in message
+
+
+def test_backend_options_that_are_no_dict_are_not_echoed() -> None:
+    # A URL given where the options dict belongs may carry a password.
+    conf = BerryMQSettings({"BACKEND_OPTIONS": "redis://:s3cret@cache:6379/0"})
+    with pytest.raises(ImproperlyConfigured) as info:
+        _ = conf.BACKEND_OPTIONS
+    assert str(info.value) == (
+        "BERRYMQ setting 'BACKEND_OPTIONS' must be a dict of keyword arguments, not a str."
+    )
+
+
+def test_startup_value_is_checked_when_override_settings_applies_it() -> None:
+    with (
+        pytest.raises(ImproperlyConfigured, match=r"'MULTIPLICITY' must be an int.*not 'many'"),
+        override_settings(BERRYMQ={"MULTIPLICITY": "many"}),
+    ):
+        pass  # pragma: no cover - entering the override already fails
 
 
 @pytest.mark.parametrize(

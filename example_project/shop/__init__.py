@@ -1,0 +1,1 @@
+"""The shop demo: orders, stock and packing wired together by berryMQ messages."""
