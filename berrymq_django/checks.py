@@ -7,7 +7,7 @@ berrymq_django.E001      a key of BERRYMQ that no setting has (with a "did you m
 berrymq_django.E002      BERRYMQ is not a dict
 berrymq_django.E003      a value of the wrong type or range
 berrymq_django.E004      an import string that does not import
-berrymq_django.E005      a malformed berryMQ identifier in the settings
+berrymq_django.E005      a malformed PEERS entry (URL, STYLE, identifiers, numbers)
 berrymq_django.E006      a MODEL_EVENTS entry that names no installed model
 berrymq_django.E007      "rest_framework" missing from INSTALLED_APPS
 berrymq_django.W001      ALLOW_ANONYMOUS while DEBUG is False
@@ -31,16 +31,12 @@ from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
 from berrymq_django.conf import DEFAULTS, IMPORT_STRINGS, perform_import, validate
-from berrymq_django.core.identifier import parse_identifier
+from berrymq_django.peering import peer_configs
 
 __all__ = ["MIN_API_KEY_LENGTH", "check_dependencies", "check_security", "check_settings"]
 
 # 32 characters of secrets.token_urlsafe() carry about 190 bits.
 MIN_API_KEY_LENGTH = 32
-
-# Keys of a PEERS entry that hold berryMQ identifiers: a list, and a single one.
-_PEER_IDENTIFIER_LISTS = ("FORWARD",)
-_PEER_IDENTIFIERS = ("QUEUE",)
 
 
 def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
@@ -75,7 +71,7 @@ def check_settings(app_configs: Iterable[AppConfig] | None = None, **kwargs: Any
             continue
         if key in IMPORT_STRINGS:
             errors.extend(_import_errors(key, value))
-    errors.extend(_identifier_errors(user.get("PEERS")))
+    errors.extend(_peer_errors(user.get("PEERS")))
     errors.extend(_model_event_errors(user.get("MODEL_EVENTS")))
     return errors
 
@@ -105,32 +101,19 @@ def _import_errors(key: str, value: Any) -> list[Any]:
     return errors
 
 
-def _identifier_errors(peers: Any) -> list[Any]:
-    # Only the identifiers are checked here; the peering code owns the rest of the shape.
+def _peer_errors(peers: Any) -> list[Any]:
+    # The peering code owns the shape of an entry; check each one through it.
     if not isinstance(peers, Mapping):
-        return []
-    found: list[tuple[str, Any]] = []
-    for name, options in peers.items():
-        if not isinstance(options, Mapping):
-            continue
-        for option in _PEER_IDENTIFIER_LISTS:
-            values = options.get(option)
-            if isinstance(values, list | tuple):
-                found.extend((f"PEERS[{name!r}][{option!r}]", value) for value in values)
-            elif values is not None:
-                found.append((f"PEERS[{name!r}][{option!r}]", values))
-        for option in _PEER_IDENTIFIERS:
-            if options.get(option) is not None:
-                found.append((f"PEERS[{name!r}][{option!r}]", options[option]))
+        return []  # E003 already reported the shape
     errors = []
-    for where, value in found:
+    for name, options in peers.items():
         try:
-            parse_identifier(value)
-        except (TypeError, ValueError) as exc:
+            peer_configs({name: options})
+        except ImproperlyConfigured as exc:
             errors.append(
                 checks.Error(
-                    f"BERRYMQ setting {where} holds a malformed identifier {value!r}: {exc}",
-                    hint='An identifier is "name:action", "name@namespace:action", or "*:*".',
+                    str(exc),
+                    hint="See the README's 'Connecting sites' section for each PEERS option.",
                     id="berrymq_django.E005",
                 )
             )

@@ -154,7 +154,7 @@ def test_classes_given_as_objects_need_no_import() -> None:
         assert berrymq_messages() == []
 
 
-# --- E005 identifiers ---------------------------------------------------------------------
+# --- E005 peers -------------------------------------------------------------------------
 
 
 def test_malformed_identifiers_in_peers_are_errors(raw_berrymq: RawBerryMQ) -> None:
@@ -168,11 +168,11 @@ def test_malformed_identifiers_in_peers_are_errors(raw_berrymq: RawBerryMQ) -> N
     )
     messages = berrymq_messages()
     assert ids(messages) == ["berrymq_django.E005", "berrymq_django.E005"]
-    assert "PEERS['site-b']['FORWARD'] holds a malformed identifier 'order created'" in (
-        messages[0].msg
-    )
+    assert "['site-b']['FORWARD']" in messages[0].msg
+    assert "'order created'" in messages[0].msg
     assert "whitespace" in messages[0].msg
-    assert "PEERS['site-c']['QUEUE'] holds a malformed identifier 'a:b:c'" in messages[1].msg
+    assert "['site-c']['QUEUE']" in messages[1].msg
+    assert "'a:b:c'" in messages[1].msg
 
 
 # --- E006 model events ----------------------------------------------------------------------
@@ -225,3 +225,10 @@ def test_short_api_key_without_debug_is_a_security_warning() -> None:
     assert message.id == "berrymq_django.W002"
     assert "'site-b'" in message.msg
     assert str(MIN_API_KEY_LENGTH - 1) in message.msg
+
+
+def test_a_peer_without_a_url_is_an_error(raw_berrymq: RawBerryMQ) -> None:
+    raw_berrymq({"PEERS": {"site-b": {"STYLE": "oneway"}}})
+    [message] = berrymq_messages()
+    assert message.id == "berrymq_django.E005"
+    assert "['site-b']['URL'] must be an http(s) URL, not None" in message.msg
