@@ -47,13 +47,9 @@ class APIKeyAuthentication(authentication.BaseAuthentication):
     keyword = "Bearer"
 
     def authenticate(self, request: Request) -> tuple[APIKeyClient, str] | None:
-        header = request.META.get("HTTP_AUTHORIZATION")
-        if not header:
-            return None
-        scheme, _, key = header.partition(" ")
-        if scheme.lower() != self.keyword.lower():
-            return None  # another scheme: leave it to the other authenticators
-        key = key.strip()
+        key = self.bearer(request.META.get("HTTP_AUTHORIZATION"))
+        if key is None:
+            return None  # no header, or another scheme: leave it to the other authenticators
         if not key:
             raise exceptions.AuthenticationFailed(
                 "Invalid Authorization header: no key after Bearer."
@@ -62,6 +58,20 @@ class APIKeyAuthentication(authentication.BaseAuthentication):
         if principal is None:
             raise exceptions.AuthenticationFailed("Invalid API key.")
         return APIKeyClient(principal), principal
+
+    @classmethod
+    def bearer(cls, header: str | None) -> str | None:
+        """Return the key of a "Bearer <key>" header ("" if empty); None for anything else."""
+        if not header:
+            return None
+        scheme, _, key = header.partition(" ")
+        return key.strip() if scheme.lower() == cls.keyword.lower() else None
+
+    @classmethod
+    def principal_from_header(cls, header: str | None) -> str | None:
+        """Return the principal of an "Authorization: Bearer <API key>" header, if valid."""
+        key = cls.bearer(header)
+        return cls.principal_for(key) if key else None
 
     @staticmethod
     def principal_for(key: str) -> str | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.core.signals import setting_changed
 from django.http import HttpRequest, HttpResponse
 from rest_framework import exceptions, status
 from rest_framework.authentication import BaseAuthentication
@@ -20,9 +21,10 @@ from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
-from .authentication import APIKeyClient
+from .authentication import APIKeyAuthentication, APIKeyClient
 from .conf import berrymq_settings
 from .core.api import default_dispatcher
+from .permissions import IsBerryMQClient
 from .rpc import protocol
 from .rpc.methods import CallContext, Limits
 from .rpc.server import handle_body
@@ -44,60 +46,107 @@ def rpc_error_response(http_status: int, code: int, message: str, **headers: str
     return response
 
 
-class RPCView(APIView):
-    """Serve berryMQ's JSON-RPC protocol (2.0 and 1.0) on POST."""
+class _Pipeline:
+    """What the view needs from BERRYMQ, worked out once per settings change."""
 
-    parser_classes = ()
-    renderer_classes = (JSONRenderer,)
-
-    def get_authenticators(self) -> list[BaseAuthentication]:
-        return [cls() for cls in berrymq_settings.AUTHENTICATION_CLASSES]
-
-    def get_permissions(self) -> list[BasePermission]:
-        return [cls() for cls in berrymq_settings.PERMISSION_CLASSES]
-
-    def get_throttles(self) -> list[BaseThrottle]:
-        return [cls() for cls in berrymq_settings.THROTTLE_CLASSES]
-
-    def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
-        return (_RENDERER, JSON)  # one protocol, one media type
-
-    def post(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponse:
-        limit = berrymq_settings.MAX_BODY_BYTES
-        django_request: HttpRequest = request._request
-        # read(), not .body: our own limit applies, not DATA_UPLOAD_MAX_MEMORY_SIZE.
-        body = django_request.read(limit + 1)
-        if len(body) > limit:
-            error = protocol.limit_exceeded("MAX_BODY_BYTES", limit, len(body), "The body size")
-            return HttpResponse(protocol.encode(protocol.error_response(error)), content_type=JSON)
-        answer = handle_body(
-            body,
-            self.call_context(request),
-            max_batch=berrymq_settings.MAX_BATCH,
-            max_depth=berrymq_settings.MAX_DEPTH,
-        )
-        if answer is None:
-            return HttpResponse(status=status.HTTP_204_NO_CONTENT)
-        return HttpResponse(answer, content_type=JSON)
-
-    def call_context(self, request: Request) -> CallContext:
-        """Name the caller and gather the limits its calls obey."""
-        user = request.user
-        if isinstance(user, APIKeyClient):
-            principal, anonymous = user.principal, False
-        elif user is not None and user.is_authenticated:
-            principal, anonymous = f"user:{user.get_username()}", False
-        else:
-            principal, anonymous = "anonymous", True
+    def __init__(self) -> None:
         s = berrymq_settings
-        limits = Limits(
+        self.authenticators = [cls() for cls in s.AUTHENTICATION_CLASSES]
+        self.permissions = [cls() for cls in s.PERMISSION_CLASSES]
+        self.throttle_classes = list(s.THROTTLE_CLASSES)
+        self.limits = Limits(
             max_poll_seconds=s.MAX_POLL_SECONDS,
             dedup_seconds=s.DEDUP_SECONDS,
             queue_maxsize=s.QUEUE_MAXSIZE,
             max_identifier_length=s.MAX_IDENTIFIER_LENGTH,
             max_messages_per_call=s.MAX_MESSAGES_PER_CALL,
         )
-        return CallContext(principal, default_dispatcher, limits, anonymous)
+        self.max_body = s.MAX_BODY_BYTES
+        self.max_batch = s.MAX_BATCH
+        self.max_depth = s.MAX_DEPTH
+        # With the default classes, a request with a valid API key is allowed and
+        # unthrottled whatever DRF would do on the way: skip straight to the call.
+        self.key_fast_path = (
+            [type(a) for a in self.authenticators[:1]] == [APIKeyAuthentication]
+            and [type(p) for p in self.permissions] == [IsBerryMQClient]
+            and not self.throttle_classes
+        )
+
+
+_pipeline: _Pipeline | None = None
+
+
+def pipeline() -> _Pipeline:
+    global _pipeline
+    if _pipeline is None:
+        _pipeline = _Pipeline()
+    return _pipeline
+
+
+def _reset_pipeline(*, setting: str, **kwargs: Any) -> None:
+    global _pipeline
+    if setting == "BERRYMQ":
+        _pipeline = None
+
+
+setting_changed.connect(_reset_pipeline, dispatch_uid="berrymq_django.views.reset_pipeline")
+
+
+class RPCView(APIView):
+    """Serve berryMQ's JSON-RPC protocol (2.0 and 1.0) on POST."""
+
+    parser_classes = ()
+    renderer_classes = (JSONRenderer,)
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        conf = pipeline()
+        if conf.key_fast_path and request.method == "POST":
+            principal = APIKeyAuthentication.principal_from_header(
+                request.META.get("HTTP_AUTHORIZATION")
+            )
+            if principal is not None:
+                context = CallContext(principal, default_dispatcher, conf.limits)
+                return self.answer(request, context, conf)
+        return super().dispatch(request, *args, **kwargs)
+
+    def get_authenticators(self) -> list[BaseAuthentication]:
+        return pipeline().authenticators
+
+    def get_permissions(self) -> list[BasePermission]:
+        return pipeline().permissions
+
+    def get_throttles(self) -> list[BaseThrottle]:
+        # Throttles keep per-request state: a new set each time.
+        return [cls() for cls in pipeline().throttle_classes]
+
+    def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
+        return (_RENDERER, JSON)  # one protocol, one media type
+
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponse:
+        conf = pipeline()
+        return self.answer(request._request, self.call_context(request, conf), conf)
+
+    def answer(self, request: HttpRequest, context: CallContext, conf: _Pipeline) -> HttpResponse:
+        """Read the body (within MAX_BODY_BYTES) and answer it."""
+        limit = conf.max_body
+        # read(), not .body: our own limit applies, not DATA_UPLOAD_MAX_MEMORY_SIZE.
+        body = request.read(limit + 1)
+        if len(body) > limit:
+            error = protocol.limit_exceeded("MAX_BODY_BYTES", limit, len(body), "The body size")
+            return HttpResponse(protocol.encode(protocol.error_response(error)), content_type=JSON)
+        answer = handle_body(body, context, max_batch=conf.max_batch, max_depth=conf.max_depth)
+        if answer is None:
+            return HttpResponse(status=status.HTTP_204_NO_CONTENT)
+        return HttpResponse(answer, content_type=JSON)
+
+    def call_context(self, request: Request, conf: _Pipeline) -> CallContext:
+        """Name the caller DRF authenticated."""
+        user = request.user
+        if isinstance(user, APIKeyClient):
+            return CallContext(user.principal, default_dispatcher, conf.limits)
+        if user is not None and user.is_authenticated:
+            return CallContext(f"user:{user.get_username()}", default_dispatcher, conf.limits)
+        return CallContext("anonymous", default_dispatcher, conf.limits, anonymous=True)
 
     def handle_exception(self, exc: Exception) -> HttpResponse:
         """Answer every failure with a JSON-RPC error body and the fitting HTTP status."""

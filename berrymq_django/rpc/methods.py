@@ -59,14 +59,15 @@ class CallContext:
     anonymous: bool = False
 
 
-_TYPES: dict[str, Callable[[Any], bool]] = {
-    "string": lambda v: isinstance(v, str),
-    "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
-    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
-    "boolean": lambda v: isinstance(v, bool),
-    "array": lambda v: isinstance(v, list),
-    "object": lambda v: isinstance(v, dict),
-    "null": lambda v: v is None,
+# JSON schema types as Python types; bool is an int in Python but not a JSON number.
+_PY_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "number": (int, float),
+    "integer": (int,),
+    "boolean": (bool,),
+    "array": (list,),
+    "object": (dict,),
+    "null": (type(None),),
 }
 
 _REQUIRED = object()
@@ -80,23 +81,40 @@ class Param:
     schema: dict[str, Any]
     description: str = ""
     default: Any = _REQUIRED
+    # Decided once from the schema: the Python types accepted, and whether bool is.
+    types: tuple[type, ...] = dataclasses.field(init=False, repr=False)
+    allows_bool: bool = dataclasses.field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        names = self.schema.get("type", ())
+        names = [names] if isinstance(names, str) else list(names)
+        object.__setattr__(self, "types", tuple(t for n in names for t in _PY_TYPES[n]))
+        object.__setattr__(self, "allows_bool", "boolean" in names)
 
     @property
     def required(self) -> bool:
         return self.default is _REQUIRED
 
     def check(self, value: Any) -> Any:
-        types = self.schema.get("type")
-        if types is None:
+        types = self.types
+        if not types or (
+            isinstance(value, types) and (self.allows_bool or value.__class__ is not bool)
+        ):
+            longest = self.schema.get("maxLength")
+            if longest is not None and isinstance(value, str) and len(value) > longest:
+                raise RPCError(
+                    INVALID_PARAMS,
+                    f"Invalid params: {self.name!r} is {len(value)} characters long; "
+                    f"at most {longest} are allowed.",
+                )
             return value
-        names = [types] if isinstance(types, str) else types
-        if not any(_TYPES[name](value) for name in names):
-            raise RPCError(
-                INVALID_PARAMS,
-                f"Invalid params: {self.name!r} must be {' or '.join(names)}, "
-                f"not {type(value).__name__} ({_short(value)}).",
-            )
-        return value
+        names = self.schema["type"]
+        raise RPCError(
+            INVALID_PARAMS,
+            f"Invalid params: {self.name!r} must be "
+            f"{names if isinstance(names, str) else ' or '.join(names)}, "
+            f"not {type(value).__name__} ({_short(value)}).",
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -246,9 +264,14 @@ def _message(context: CallContext, data: Any, where: str) -> tuple[Message, str 
     text = data.get("id")
     if not isinstance(text, str):
         raise RPCError(INVALID_PARAMS, f"Invalid params: {where}.id must be a string identifier.")
-    _identifier(context, text, f"{where}.id")
-    args = data.get("args") or []
-    kwargs = data.get("kwargs") or {}
+    try:
+        _identifier(context, text, f"{where}.id")
+    except RPCError as exc:
+        raise RPCError(INVALID_PARAMS, f"{where}: {exc.message}") from None
+    args = data.get("args")
+    args = [] if args is None else args
+    kwargs = data.get("kwargs")
+    kwargs = {} if kwargs is None else kwargs
     uid = data.get("uid")
     origin = data.get("origin")
     for field, value, kind in (
@@ -305,6 +328,12 @@ def connect_oneway(context: CallContext, ttl: float) -> str:
 )
 def interconnect(context: CallContext, addr: str | list[Any], token: str, ttl: float) -> str:
     url = _addr(addr)
+    if not (token and token.isascii() and token.isprintable() and " " not in token):
+        # We present it in an Authorization header when calling back.
+        raise RPCError(
+            INVALID_PARAMS,
+            f"Invalid params: 'token' must be printable ASCII without spaces, not {_short(token)}.",
+        )
     ours = _open(context, "interconnect", ttl, addr=url, remote_token=token)
     # Call the peer back on its token: that is style 01's other half.
     peers_for(context.dispatcher).add_callback(url, token, _ttl(ttl), context.principal)
@@ -499,7 +528,8 @@ def status(context: CallContext) -> dict[str, Any]:
     report: dict[str, Any] = {
         "node": dispatcher.node_name,
         "backend": f"{type(backend).__module__}.{type(backend).__qualname__}",
-        "connections": styles,
+        "connections": sum(styles.values()),
+        "connections_by_style": styles,
         "follower_errors": dispatcher.error_count,
     }
     backend_status = getattr(backend, "status", None)

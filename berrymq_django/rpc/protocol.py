@@ -28,6 +28,7 @@ code   name             when
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -109,6 +110,14 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+def _finite_float(text: str) -> float:
+    # As orjson does: 1e999 would become infinity, which JSON cannot carry back.
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"the number {text[:40]} is out of range")
+    return value
+
+
 def decode_body(body: bytes, max_depth: int) -> Any:
     """Parse a request body; raise RPCError (parse error or limit) naming the problem."""
     try:
@@ -116,11 +125,17 @@ def decode_body(body: bytes, max_depth: int) -> Any:
     except orjson.JSONDecodeError as exc:
         # orjson refuses integers beyond 64 bits; the standard parser takes them.
         try:
-            payload = json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
+            payload = json.loads(
+                body.decode("utf-8"), parse_constant=_reject_constant, parse_float=_finite_float
+            )
         except UnicodeDecodeError as uexc:
             raise RPCError(PARSE_ERROR, f"Parse error: the body is not UTF-8 ({uexc}).") from None
-        except (ValueError, RecursionError):
+        except RecursionError:
             raise RPCError(PARSE_ERROR, f"Parse error: {exc}.") from None
+        except ValueError as vexc:
+            # Name the stricter parser's complaint unless only the fallback found one.
+            detail = vexc if "out of range" in str(vexc) else exc
+            raise RPCError(PARSE_ERROR, f"Parse error: {detail}.") from None
     # Cheap bound first: fewer brackets than the limit cannot nest deeper than it.
     if body.count(b"[") + body.count(b"{") <= max_depth:
         return payload
@@ -131,19 +146,28 @@ def decode_body(body: bytes, max_depth: int) -> Any:
 
 
 def _depth(value: Any, limit: int) -> int:
-    """Return the nesting depth of value, stopping early once past limit."""
-    deepest = 0
-    stack: list[tuple[Any, int]] = [(value, 1)] if isinstance(value, (dict, list)) else []
-    while stack:
-        node, depth = stack.pop()
-        if depth > deepest:
-            deepest = depth
-            if deepest > limit:
-                break
-        for child in node.values() if isinstance(node, dict) else node:
-            if isinstance(child, (dict, list)):
-                stack.append((child, depth + 1))
-    return deepest
+    """Return the nesting depth of value, stopping once past limit.
+
+    Level by level rather than node by node: this runs on every batch, and
+    comparing exact types is the cheapest test Python has.
+    """
+    kind = type(value)
+    if kind is not dict and kind is not list:
+        return 0
+    level: list[Any] = [value]
+    depth = 0
+    while level:
+        depth += 1
+        if depth > limit:
+            break
+        deeper: list[Any] = []
+        for node in level:
+            for child in node.values() if type(node) is dict else node:
+                kind = type(child)
+                if kind is dict or kind is list:
+                    deeper.append(child)
+        level = deeper
+    return depth
 
 
 def parse_request(obj: Any) -> Request:
@@ -172,6 +196,11 @@ def parse_request(obj: Any) -> Request:
             f"Invalid Request: 'method' must be a string, not {_json_type(method)}.",
         )
     params = obj.get("params", [])
+    if v1 and not isinstance(params, list):
+        raise RPCError(
+            INVALID_REQUEST,
+            f"Invalid Request: JSON-RPC 1.0 'params' must be an array, not {_json_type(params)}.",
+        )
     if not isinstance(params, list | dict):
         raise RPCError(
             INVALID_REQUEST,
@@ -200,7 +229,12 @@ def error_response(error: RPCError, request: Request | None = None) -> dict[str,
 
 def encode(payload: Any) -> bytes:
     """Serialize a response; values orjson cannot take are written with str()."""
-    return orjson.dumps(payload, default=str, option=orjson.OPT_NON_STR_KEYS)
+    try:
+        return orjson.dumps(payload, default=str, option=orjson.OPT_NON_STR_KEYS)
+    except orjson.JSONEncodeError:
+        # Lone surrogates ("\ud800") and integers beyond 64 bits: valid JSON that
+        # orjson will not write; the standard encoder escapes them.
+        return json.dumps(payload, default=str, ensure_ascii=True).encode()
 
 
 def _json_type(value: Any) -> str:
