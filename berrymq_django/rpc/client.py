@@ -1,29 +1,45 @@
-"""An outbound JSON-RPC client for berryMQ endpoints, over httpx with keep-alive.
+"""Outbound JSON-RPC: a client for berryMQ endpoints over httpx, and remote queues.
 
     client = RPCClient("http://127.0.0.1:8002/berrymq/rpc/", api_key="...")
     token = client.call("connect_oneway", 600)
     client.call("send_messages", token, [message.to_dict()])
 
+    with RemoteQueue(url, "task:*", api_key="...") as tasks:   # berryMQ's style 03
+        message = tasks.get(timeout=30)
+
 Errors, small enough to draw:
 
     PeerError
-     ├── PeerUnavailable   connection refused, timeout, 5xx, garbage: worth retrying
+     ├── PeerUnavailable   connection refused, timeout, 5xx, 429, garbage: worth retrying
      └── RemoteError       the peer answered with a JSON-RPC error (code, message)
           └── Unauthorized the peer refused our key (HTTP 401/403)
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import threading
+import time
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import orjson
 
+from ..core.identifier import parse_identifier
+from ..core.message import Message
+from ..core.store import Empty
 from .protocol import INVALID_TOKEN, TIMEOUT
 
-__all__ = ["PeerError", "PeerUnavailable", "RPCClient", "RemoteError", "Unauthorized"]
+__all__ = [
+    "PeerError",
+    "PeerUnavailable",
+    "RPCClient",
+    "RemoteError",
+    "RemoteQueue",
+    "Unauthorized",
+]
 
 
 class PeerError(Exception):
@@ -76,25 +92,32 @@ class RPCClient:
         self._lock = threading.Lock()
 
     def call(self, method: str, *params: Any, timeout: float | None = None) -> Any:
-        """Call method with positional params; return its result or raise a PeerError."""
+        """Call method with positional params; return its result or raise a PeerError.
+
+        Params orjson cannot encode (an int beyond 64 bits, say) raise its
+        JSONEncodeError, a TypeError: that is the caller's data, not the peer.
+        """
         with self._lock:
             request_id = next(self._ids)
         body = orjson.dumps(
             {"jsonrpc": "2.0", "method": method, "params": list(params), "id": request_id},
             default=str,
         )
-        extra = {} if timeout is None else {"timeout": timeout}
+        wait = httpx.USE_CLIENT_DEFAULT if timeout is None else timeout
         try:
-            response = self._http.post(self.url, content=body, **extra)
+            response = self._http.post(self.url, content=body, timeout=wait)
         except httpx.HTTPError as exc:
             raise PeerUnavailable(f"{self.url}: {type(exc).__name__}: {exc}") from exc
-        if response.status_code >= 500:
-            raise PeerUnavailable(f"{self.url}: HTTP {response.status_code}")
+        status = response.status_code
+        if status >= 500 or status == 429:
+            retry = response.headers.get("Retry-After")
+            hint = f" (retry after {retry} s)" if retry else ""
+            raise PeerUnavailable(f"{self.url}: HTTP {status}{hint}")
         try:
             answer = orjson.loads(response.content)
         except orjson.JSONDecodeError:
             raise PeerUnavailable(
-                f"{self.url}: HTTP {response.status_code} with a body that is not JSON"
+                f"{self.url}: HTTP {status} with a body that is not JSON"
             ) from None
         if not isinstance(answer, dict):
             raise PeerUnavailable(f"{self.url}: an answer that is not a JSON-RPC response")
@@ -102,16 +125,116 @@ class RPCClient:
         if error is not None:
             if not isinstance(error, dict):
                 raise PeerUnavailable(f"{self.url}: a malformed JSON-RPC error {error!r}")
-            cls = Unauthorized if response.status_code in (401, 403) else RemoteError
+            cls = Unauthorized if status in (401, 403) else RemoteError
             raise cls(int(error.get("code", 0)), str(error.get("message", "")), error.get("data"))
-        if response.status_code != 200 or "result" not in answer:
-            raise PeerUnavailable(f"{self.url}: HTTP {response.status_code} without a result")
+        if status != 200 or "result" not in answer:
+            raise PeerUnavailable(f"{self.url}: HTTP {status} without a result")
         return answer["result"]
 
     def close(self) -> None:
         self._http.close()
 
     def __enter__(self) -> RPCClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class RemoteQueue:
+    """A queue on another site, pulled over JSON-RPC (berryMQ's style 03).
+
+    Opening it calls ``connect_via_queue`` (so a bad identifier raises
+    ValueError before anything is sent, and an unreachable site or a refused
+    key raises a PeerError at once); ``close()`` closes it on the site.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        identifier: str,
+        ttl: float = 1000.0,
+        api_key: str | None = None,
+        *,
+        timeout: float = 10.0,
+    ) -> None:
+        parse_identifier(identifier)
+        self.url = url
+        self.identifier = identifier
+        self.ttl = ttl
+        self._client = RPCClient(url, api_key, timeout=timeout)
+        self.token: str | None = None
+        try:
+            self.reconnect()
+        except BaseException:
+            self._client.close()
+            raise
+
+    def reconnect(self) -> None:
+        """Open a new queue on the site (after it restarted, say); messages of the old are gone."""
+        self.token = self._client.call("connect_via_queue", self.identifier, self.ttl)
+
+    def get(self, block: bool = True, timeout: float | None = None) -> Message:
+        """Take the oldest message, waiting up to timeout (the server caps each wait).
+
+        Raise Empty when none came, RemoteError (``invalid_token``) when the
+        site forgot the queue, PeerUnavailable when it cannot be reached.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            try:
+                data = self._client.call(
+                    "get",
+                    self._token(),
+                    block,
+                    remaining,
+                    timeout=(remaining or 30.0) + 10.0,
+                )
+                return Message.from_dict(data)
+            except RemoteError as exc:
+                if not exc.timeout:
+                    raise
+                if not block or (deadline is not None and time.monotonic() >= deadline):
+                    raise Empty from None
+
+    def get_nowait(self) -> Message:
+        return self.get(block=False)
+
+    def messages(self, timeout: float | None = None) -> Iterator[Message]:
+        """Yield messages as they come, for timeout seconds in all (None: forever).
+
+        When the site forgets the queue (it restarted, or the token expired)
+        a new one is opened and pulling goes on.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                return
+            try:
+                yield self.get(timeout=remaining)
+            except Empty:
+                return
+            except RemoteError as exc:
+                if not exc.invalid_token or self.token is None:
+                    raise
+                self.reconnect()
+
+    def _token(self) -> str:
+        if self.token is None:
+            raise PeerError(f"the queue connection to {self.url} is closed")
+        return self.token
+
+    def close(self) -> None:
+        """Close the queue on the server and forget the token."""
+        if self.token is not None:
+            with contextlib.suppress(PeerError):
+                self._client.call("close_connection", self.token, timeout=5.0)
+            self.token = None
+        self._client.close()
+
+    def __enter__(self) -> RemoteQueue:
         return self
 
     def __exit__(self, *exc_info: object) -> None:

@@ -395,12 +395,11 @@ def send_message(
     origin: str | None,
 ) -> str:
     _connection(context, token)
-    message, uid = _message(
-        context,
-        {"id": identifier, "args": args, "kwargs": kwargs, "uid": uid, "origin": origin},
-        "message",
-    )
-    _accept(context, message, uid)
+    _identifier(context, identifier)
+    # bind() already checked the types and lengths of the rest.
+    uid = uid or None
+    origin = origin or f"rpc:{context.principal}"
+    _accept(context, Message(identifier, tuple(args or ()), kwargs, origin, uid), uid)
     return "ok"
 
 

@@ -19,6 +19,8 @@ bounded buffer and a background thread per link batches messages into
 Order is kept (the batch in flight is retried before anything newer), the
 receiver's uid dedup makes retries exactly-once, and when the buffer is
 full the oldest messages are dropped, counted and logged, never silently.
+A message the peer refuses (too big for its limits, invalid there) is
+dropped alone, counted and logged; the rest of its batch goes on.
 Threads start lazily, restart after fork and flush at exit within a bound.
 """
 
@@ -30,18 +32,20 @@ import dataclasses
 import logging
 import os
 import random
+import re
 import threading
 import time
 import weakref
 from collections import deque
 from typing import TYPE_CHECKING, Any, Literal
 
+import orjson
+
 from ..backends.base import Connection, new_token
 from ..core.identifier import Identifier, parse_identifier
 from ..core.message import Message
-from ..core.store import Empty
 from .client import PeerError, RemoteError, RPCClient, Unauthorized
-from .protocol import INVALID_TOKEN
+from .protocol import INVALID_PARAMS, INVALID_TOKEN, LIMIT_EXCEEDED
 
 if TYPE_CHECKING:
     from ..core.dispatcher import Dispatcher
@@ -51,9 +55,9 @@ __all__ = [
     "PeerConfig",
     "PeerLink",
     "Peers",
-    "RemoteQueue",
     "callback_name",
     "peers_for",
+    "wire_form",
 ]
 
 logger = logging.getLogger("berrymq.peers")
@@ -64,6 +68,13 @@ LinkStyle = Literal["oneway", "interconnect", "queue", "callback"]
 CALLBACK_PRINCIPAL_PREFIX = "peer:"
 #: How long a pulled message's uid is remembered, so a redelivery is not sent twice.
 PULL_DEDUP_SECONDS = 600.0
+#: An idle interconnect calls its peer this often at least, so a restarted peer
+#: learns again within this time that it should call us back.
+INTERCONNECT_KEEPALIVE_SECONDS = 10.0
+#: Bound on the per-link cache of "does FORWARD want this identifier".
+_MAX_CACHED_DECISIONS = 10_000
+# The peer names a refused message as messages[i] in its INVALID_PARAMS error.
+_BAD_INDEX = re.compile(r"\bmessages\[(\d+)\]")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,66 +93,131 @@ class PeerConfig:
     flush_interval: float = 0.002
     timeout: float = 10.0
     poll_seconds: float = 20.0
-    max_backoff: float = 30.0
+    max_backoff: float = 5.0
     #: For style "callback": the token the peer gave us (also our credential).
     token: str | None = None
 
 
+def wire_form(message: Message) -> dict[str, Any]:
+    """Return a message as send_messages carries it: empty args and kwargs left out."""
+    data: dict[str, Any] = {
+        "id": message.id,
+        "uid": message.uid,
+        "origin": message.origin,
+        "timestamp": message.timestamp,
+    }
+    if message.args:
+        data["args"] = message.args
+    kwargs = message.kwargs
+    if kwargs:
+        data["kwargs"] = kwargs
+    return data
+
+
 class PeerLink:
-    """One connection to one peer: a relay for outgoing messages, or a queue puller."""
+    """One connection to one peer: a relay for outgoing messages, or a queue puller.
+
+    Threads: ``relay()``/``enqueue()`` run in any thread (the senders'); the
+    link's own thread owns ``_inflight``, the token and the counters but
+    ``dropped``, which ``_drop_lock`` guards. The buffer is a deque, whose
+    append and popleft need no lock.
+    """
 
     def __init__(self, config: PeerConfig, dispatcher: Dispatcher, self_url: str | None) -> None:
         self.config = config
         self.dispatcher = dispatcher
         self.self_url = self_url
-        credential = config.token if config.style == "callback" else config.api_key
-        self.client = RPCClient(config.url, credential, timeout=config.timeout)
         self.peer_node: str | None = None
+        self._wanted: dict[str, bool] = {}
+        self._forward_all = any(
+            p.namespace is None and p.name == "*" and p.action == "*" for p in config.forward
+        )
+        self._drop_lock = threading.Lock()
         self._reset()
-        # Counters for status(); written by the link's thread.
-        self.sent = self.retried = self.dropped = 0
-        self.last_error: str | None = None
-        self.last_success: float | None = None
 
     def _reset(self) -> None:
-        """(Re)create the thread state; a forked child starts from here."""
-        self.token: str | None = self.config.token
+        """(Re)create the thread state and counters; a forked child starts from here."""
+        config = self.config
+        credential = config.token if config.style == "callback" else config.api_key
+        self.client = RPCClient(config.url, credential, timeout=config.timeout)
+        self.token: str | None = config.token
         self.callback_token: str | None = None
         self._buffer: deque[Message] = deque()
         self._inflight: list[Message] = []
+        self._batch_limit = config.batch_size
         self._wakeup = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
+        self._closed = False  # the peer closed a callback link: nothing more goes there
+        # Counters for status().
+        self.sent = self.retried = self.dropped = 0
+        self.failures = 0  # consecutive failed calls, 0 once one succeeds
+        self.last_error: str | None = None
+        self.last_success: float | None = None
 
     # -- the relay side -----------------------------------------------------
 
     def relay(self, message: Message) -> None:
         """Queue a non-local message for the peer, unless it came from there or is not wanted."""
-        if self.config.style == "queue" or message.origin == self.peer_node:
+        if message.origin == self.peer_node or self._closed:
             return
-        if not any(pattern.matches(message.id) for pattern in self.config.forward):
-            return
-        self.enqueue(message)
+        wanted = self._wanted.get(message.id)
+        if wanted is None:
+            wanted = self._wants(message.id)
+        if wanted:
+            self.enqueue(message)
+
+    def _wants(self, identifier: str) -> bool:
+        """Decide once per identifier whether FORWARD lets it through (decisions are cached)."""
+        ident = parse_identifier(identifier)
+        wanted = (self._forward_all and ident.namespace is None) or any(
+            pattern.matches(ident) for pattern in self.config.forward
+        )
+        if len(self._wanted) >= _MAX_CACHED_DECISIONS:
+            self._wanted = {}
+        self._wanted[identifier] = wanted
+        return wanted
 
     def enqueue(self, message: Message) -> None:
+        """Buffer a message for the peer; when full, drop the oldest (counted, logged)."""
         buffer = self._buffer
         if len(buffer) + len(self._inflight) >= self.config.buffer_size:
-            with contextlib.suppress(IndexError):
-                buffer.popleft()
-                self.dropped += 1
-                if self.dropped == 1 or self.dropped % 1000 == 0:
-                    logger.warning(
-                        "berryMQ peer %s: buffer full (%d); dropped %d message(s) so far",
-                        self.config.name,
-                        self.config.buffer_size,
-                        self.dropped,
-                    )
+            self._drop_oldest()
         buffer.append(message)
         if self._thread is None:
             self.start()
         if not self._wakeup.is_set():
             self._wakeup.set()
+
+    def _drop_oldest(self) -> None:
+        with self._drop_lock:
+            try:
+                self._buffer.popleft()
+            except IndexError:
+                return
+            self.dropped += 1
+            dropped = self.dropped
+        if dropped == 1 or dropped % 1000 == 0:
+            logger.warning(
+                "berryMQ peer %s: buffer full (BUFFER_SIZE %d, peer %s); "
+                "dropped %d message(s) so far, oldest first",
+                self.config.name,
+                self.config.buffer_size,
+                self.state,
+                dropped,
+            )
+
+    def _refused(self, messages: list[Message], why: object) -> None:
+        with self._drop_lock:
+            self.dropped += len(messages)
+        logger.error(
+            "berryMQ peer %s refused %d message(s) (%s): %s",
+            self.config.name,
+            len(messages),
+            ", ".join(sorted({m.id for m in messages})),
+            why,
+        )
 
     # -- lifecycle ----------------------------------------------------------
 
@@ -160,21 +236,23 @@ class PeerLink:
         """Flush what is buffered (within timeout), close the remote connection, stop."""
         self._stopping.set()
         self._wakeup.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        thread = self._thread
+        # A puller has nothing to flush and may sit in a long poll: do not wait for it.
+        if (
+            thread is not None
+            and thread is not threading.current_thread()
+            and self.config.style != "queue"
+        ):
+            thread.join(timeout)
         if self.token and self.config.style != "callback":
             with contextlib.suppress(PeerError):
-                self.client.call("close_connection", self.token, timeout=min(timeout, 2.0))
+                self.client.call("close_connection", self.token, timeout=min(timeout, 2.0) or 0.1)
         self.client.close()
 
     def after_fork(self) -> None:
-        # The parent keeps sending what it buffered; the child starts empty.
+        # The parent keeps sending what it buffered; the child starts empty, with
+        # its own thread (started lazily) and its own HTTP connections.
         self._reset()
-        self.client = RPCClient(
-            self.config.url,
-            self.config.token if self.config.style == "callback" else self.config.api_key,
-            timeout=self.config.timeout,
-        )
 
     # -- connecting ---------------------------------------------------------
 
@@ -221,15 +299,29 @@ class PeerLink:
         delay = random.uniform(0, min(self.config.max_backoff, 0.05 * 2**attempt))
         self._stopping.wait(delay)
 
-    def _failed(self, exc: Exception) -> None:
-        self.last_error = f"{type(exc).__name__}: {exc}"
-        logger.warning("berryMQ peer %s: %s", self.config.name, self.last_error)
+    def _failed(self, exc: BaseException) -> None:
+        error = f"{type(exc).__name__}: {exc}"
+        self.failures += 1
+        # Log the first failure of a streak and every change of reason, not each retry.
+        if self.failures == 1 or error != self.last_error:
+            logger.warning("berryMQ peer %s: %s (retrying)", self.config.name, error)
+        self.last_error = error
+
+    def _succeeded(self) -> None:
+        if self.failures:
+            logger.warning(
+                "berryMQ peer %s: back after %d failed attempt(s)", self.config.name, self.failures
+            )
+            self.failures = 0
+        self.last_success = time.time()
 
     # -- sending ------------------------------------------------------------
 
     def _send_loop(self) -> None:
         attempt = 0
         keepalive = max(1.0, self.config.ttl / 3)
+        if self.config.style in ("interconnect", "callback"):
+            keepalive = min(keepalive, INTERCONNECT_KEEPALIVE_SECONDS)
         last_call = float("-inf")  # connect at once: an interconnected peer waits for us
         if self.config.style == "callback":
             self._learn_node()
@@ -237,11 +329,12 @@ class PeerLink:
             if not self._inflight and not self._buffer:
                 if self._stopping.is_set():
                     return
-                self._wakeup.wait(keepalive)
-                self._wakeup.clear()
-                if not self._buffer and time.monotonic() - last_call < keepalive:
-                    continue
-            elif not self._inflight and len(self._buffer) < self.config.batch_size:
+                due = last_call + keepalive - time.monotonic()
+                if due > 0:
+                    self._wakeup.wait(due)
+                    self._wakeup.clear()
+                    continue  # a message, a stop, or the keepalive falling due
+            elif not self._inflight and len(self._buffer) < self._batch_limit:
                 # Let a batch gather for a moment: fewer, fuller requests.
                 self._stopping.wait(self.config.flush_interval)
             try:
@@ -251,47 +344,86 @@ class PeerLink:
                 last_call = time.monotonic()
                 attempt = 0
             except (PeerError, OSError) as exc:
-                if self._handle(exc):
+                action = self._handle(exc)
+                if action == "stop":
+                    self._closed = True
                     return
+                if action == "resend":
+                    continue  # the batch was split or trimmed: send the rest at once
                 attempt += 1
                 self.retried += 1
                 if self._stopping.is_set() and attempt > 3:
                     return  # exiting: give up after a few quick tries
                 self._backoff(attempt)
+            except Exception as exc:  # a bug must not silently end the link
+                logger.exception("berryMQ peer %s: the sender failed", self.config.name)
+                self._failed(exc)
+                attempt += 1
+                self._backoff(attempt)
 
     def _flush(self) -> None:
-        if not self._inflight:
-            buffer, batch, peer = self._buffer, self._inflight, self.peer_node
-            for _ in range(min(len(buffer), self.config.batch_size)):
+        batch = self._inflight
+        if not batch:
+            buffer, peer = self._buffer, self.peer_node
+            for _ in range(min(len(buffer), self._batch_limit)):
                 message = buffer.popleft()
                 # Checked again here: the peer's name may have been learnt since relay().
                 if message.origin != peer:
                     batch.append(message)
-        batch = self._inflight
-        self.client.call("send_messages", self.token, [m.to_dict() for m in batch])
+        try:
+            payload = [wire_form(m) for m in batch]
+            self.client.call("send_messages", self.token, payload)
+        except TypeError:  # orjson cannot encode a message (an int beyond 64 bits, say)
+            self._drop_unencodable()
+            return
         self.sent += len(batch)
         batch.clear()
-        self.last_success = time.time()
+        self._succeeded()
 
-    def _handle(self, exc: Exception) -> bool:
-        """Record a failure and decide what to do; return True to stop the link."""
+    def _drop_unencodable(self) -> None:
+        bad = []
+        for message in self._inflight:
+            try:
+                orjson.dumps(wire_form(message), default=str)
+            except TypeError:
+                bad.append(message)
+        bad = bad or list(self._inflight)  # none fails alone: give up on the batch
+        self._refused(bad, "cannot be encoded as JSON")
+        refused = {id(m) for m in bad}
+        self._inflight[:] = [m for m in self._inflight if id(m) not in refused]
+
+    def _handle(self, exc: Exception) -> Literal["stop", "retry", "resend"]:
+        """Record a failure and decide: stop the link, retry after a backoff, or resend now."""
         self._failed(exc)
-        if isinstance(exc, RemoteError) and exc.invalid_token:
+        if not isinstance(exc, RemoteError) or isinstance(exc, Unauthorized):
+            return "retry"  # unreachable, or our key refused: keep buffering and retrying
+        if exc.invalid_token:
             if self.config.style == "callback":
                 logger.warning("berryMQ peer %s closed our callback link", self.config.name)
-                return True
+                return "stop"
             self.token = None  # the peer restarted or the token expired: connect again
-        elif isinstance(exc, RemoteError) and not isinstance(exc, Unauthorized) and self._inflight:
-            # The peer refuses this batch itself; resending it would block the link.
-            self.dropped += len(self._inflight)
-            logger.error(
-                "berryMQ peer %s refused %d message(s): %s",
-                self.config.name,
-                len(self._inflight),
-                exc,
-            )
-            self._inflight.clear()
-        return False
+            return "retry"
+        batch = self._inflight
+        if not batch:
+            return "retry"
+        if exc.code == LIMIT_EXCEEDED and len(batch) > 1:
+            # Too much for the peer at once: send the first half, the rest after it.
+            data = exc.data if isinstance(exc.data, dict) else {}
+            limit = data.get("limit")
+            if data.get("setting") == "MAX_MESSAGES_PER_CALL" and isinstance(limit, int):
+                self._batch_limit = max(1, min(self._batch_limit, limit))
+            keep = max(1, min(len(batch) // 2, self._batch_limit))
+            self._buffer.extendleft(reversed(batch[keep:]))
+            del batch[keep:]
+            return "resend"
+        match = _BAD_INDEX.search(exc.message) if exc.code == INVALID_PARAMS else None
+        if match and int(match.group(1)) < len(batch):
+            self._refused([batch.pop(int(match.group(1)))], exc)
+            return "resend"
+        # The peer refuses this batch itself; resending it would block the link.
+        self._refused(list(batch), exc)
+        batch.clear()
+        return "resend"
 
     # -- pulling (style queue) ----------------------------------------------
 
@@ -307,10 +439,12 @@ class PeerLink:
                 attempt = 0
             except RemoteError as exc:
                 if exc.timeout:
-                    self.last_success = time.time()
+                    self._succeeded()
+                    attempt = 0
                     continue
                 self._handle(exc)
                 attempt += 1
+                self.retried += 1
                 self._backoff(attempt)
             except (PeerError, OSError) as exc:
                 self._failed(exc)
@@ -319,13 +453,14 @@ class PeerLink:
                 self._backoff(attempt)
 
     def _receive(self, data: Any) -> None:
+        self._succeeded()
         try:
             message = Message.from_dict(data)
         except (TypeError, ValueError) as exc:
-            self.dropped += 1
-            self._failed(exc)
+            with self._drop_lock:
+                self.dropped += 1
+            logger.error("berryMQ peer %s sent a malformed message: %s", self.config.name, exc)
             return
-        self.last_success = time.time()
         backend = self.dispatcher.backend
         if backend.accept_uid(message.uid, PULL_DEDUP_SECONDS):
             self.dispatcher.send(message)
@@ -335,11 +470,16 @@ class PeerLink:
 
     @property
     def state(self) -> str:
+        """idle, connecting, connected, retrying (the last call failed), stopped or closed."""
+        if self._closed:
+            return "closed"
         if self._thread is None:
             return "idle"
         if not self._thread.is_alive():
             return "stopped"
-        if self.token is None or (self.last_error and not self.last_success):
+        if self.failures:
+            return "retrying"
+        if self.token is None or self.last_success is None:
             return "connecting"
         return "connected"
 
@@ -358,67 +498,6 @@ class PeerLink:
 
     def __repr__(self) -> str:
         return f"<PeerLink {self.config.name} {self.config.style} {self.config.url}>"
-
-
-class RemoteQueue:
-    """A queue on another site, pulled over JSON-RPC (berryMQ's style 03)."""
-
-    def __init__(
-        self,
-        url: str,
-        identifier: str,
-        ttl: float = 1000.0,
-        api_key: str | None = None,
-        *,
-        timeout: float = 10.0,
-    ) -> None:
-        parse_identifier(identifier)
-        self.url = url
-        self.identifier = identifier
-        self._client = RPCClient(url, api_key, timeout=timeout)
-        self.token: str | None = self._client.call("connect_via_queue", identifier, ttl)
-
-    def get(self, block: bool = True, timeout: float | None = None) -> Message:
-        """Take the oldest message, waiting up to timeout (the server caps each wait)."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-            try:
-                data = self._client.call(
-                    "get",
-                    self._token(),
-                    block,
-                    remaining,
-                    timeout=(remaining or 30.0) + 10.0,
-                )
-                return Message.from_dict(data)
-            except RemoteError as exc:
-                if not exc.timeout:
-                    raise
-                if not block or (deadline is not None and time.monotonic() >= deadline):
-                    raise Empty from None
-
-    def get_nowait(self) -> Message:
-        return self.get(block=False)
-
-    def _token(self) -> str:
-        if self.token is None:
-            raise PeerError(f"the queue connection to {self.url} is closed")
-        return self.token
-
-    def close(self) -> None:
-        """Close the queue on the server and forget the token."""
-        if self.token is not None:
-            with contextlib.suppress(PeerError):
-                self._client.call("close_connection", self.token)
-            self.token = None
-        self._client.close()
-
-    def __enter__(self) -> RemoteQueue:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
 
 class Peers:
@@ -460,7 +539,9 @@ class Peers:
         config = PeerConfig(
             name=callback_name(principal, addr), url=addr, style="callback", ttl=ttl, token=token
         )
-        return self.add(config)
+        link = self.add(config)
+        link.start()  # connect at once: the peer expects our messages from now on
+        return link
 
     def remove(self, name: str) -> bool:
         with self._lock:

@@ -233,8 +233,21 @@ def encode(payload: Any) -> bytes:
         return orjson.dumps(payload, default=str, option=orjson.OPT_NON_STR_KEYS)
     except orjson.JSONEncodeError:
         # Lone surrogates ("\ud800") and integers beyond 64 bits: valid JSON that
-        # orjson will not write; the standard encoder escapes them.
-        return json.dumps(payload, default=str, ensure_ascii=True).encode()
+        # orjson will not write; the standard encoder escapes them. Infinities and
+        # NaN become null, as orjson writes them.
+        return json.dumps(
+            _finite(payload), default=str, ensure_ascii=True, allow_nan=False
+        ).encode()
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    return value
 
 
 def _json_type(value: Any) -> str:
