@@ -41,3 +41,6 @@ USE_TZ = True
 
 # As in the example project, so the shop's model events run in its tests.
 BERRYMQ = {"MODEL_EVENTS": ["shop.Order"]}
+
+# The live server wraps the site in a static files handler, which needs this.
+STATIC_URL = "/static/"

@@ -11,6 +11,7 @@ validation and the OpenRPC document. No Django here: the view passes a
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -57,6 +58,15 @@ class CallContext:
     dispatcher: Dispatcher
     limits: Limits
     anonymous: bool = False
+    #: time.monotonic() past which no call of this request may wait: a batch of
+    #: blocking gets shares one MAX_POLL_SECONDS, it does not get one each.
+    deadline: float | None = None
+
+    def wait_budget(self, wanted: float) -> float:
+        """Return how long a call may wait: wanted, capped by the request's deadline."""
+        if self.deadline is None:
+            return wanted
+        return max(0.0, min(wanted, self.deadline - time.monotonic()))
 
 
 # JSON schema types as Python types; bool is an int in Python but not a JSON number.
@@ -448,7 +458,7 @@ def get(context: CallContext, token: str, block: bool, timeout: float | None) ->
             INVALID_PARAMS, f"Invalid params: 'timeout' must be 0 or more, not {timeout}."
         )
     cap = context.limits.max_poll_seconds
-    wait = cap if timeout is None else min(timeout, cap)
+    wait = context.wait_budget(cap if timeout is None else min(timeout, cap))
     return _pull(context, token, block and wait > 0, wait)
 
 

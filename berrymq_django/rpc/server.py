@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from .methods import CallContext, call
@@ -27,6 +28,8 @@ def handle_body(
     body: bytes, context: CallContext, *, max_batch: int, max_depth: int
 ) -> bytes | None:
     """Return the response body for a request body, or None when nothing is to be answered."""
+    if context.deadline is None:
+        context.deadline = time.monotonic() + context.limits.max_poll_seconds
     try:
         payload = decode_body(body, max_depth)
     except RPCError as error:

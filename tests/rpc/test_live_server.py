@@ -9,7 +9,6 @@ from typing import Any
 
 import httpx
 import pytest
-from django.test import override_settings
 from django.urls import reverse
 
 from berrymq_django import twitter
@@ -18,19 +17,8 @@ from .conftest import berrymq_config
 from .helpers import INVALID_TOKEN, KEY_B, TIMEOUT, UNAUTHENTICATED
 
 
-@pytest.fixture(scope="session")
-def static_url() -> Iterator[None]:
-    """Give the live server's static files handler a STATIC_URL (the test settings have none).
-
-    Django's live server wraps the site in a static files handler that parses
-    STATIC_URL when the server starts; without one every request is a 500.
-    """
-    with override_settings(STATIC_URL="/static/"):
-        yield
-
-
 @pytest.fixture
-def endpoint(static_url: None, live_server) -> str:
+def endpoint(live_server) -> str:
     return live_server.url + reverse("berrymq:rpc")
 
 

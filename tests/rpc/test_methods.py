@@ -580,6 +580,19 @@ def test_get_waits_at_most_max_poll_seconds(client: Client, timeout):
     assert 0.25 <= elapsed < 1.5
 
 
+def test_a_batch_of_blocking_gets_shares_one_max_poll_seconds(client: Client):
+    """Four gets of 0.4 s each would hold the worker 1.6 s; the request's budget is 0.4 s."""
+    with berrymq_config(MAX_POLL_SECONDS=0.4):
+        token = result(rpc(client, "connect_via_queue", ["task:*", 60]))
+        batch = [call("get", [token, True, 0.4], id=i) for i in range(4)]
+        started = time.monotonic()
+        answers = body(post(client, batch))
+        elapsed = time.monotonic() - started
+
+    assert [a["error"]["code"] for a in answers] == [TIMEOUT] * 4
+    assert elapsed < 1.2
+
+
 def test_get_by_name_defaults_to_a_blocking_long_poll(client: Client):
     with berrymq_config(MAX_POLL_SECONDS=0.3):
         token = result(rpc(client, "connect_via_queue", ["task:*", 60]))
