@@ -10,6 +10,7 @@ berrymq_django.E004      an import string that does not import
 berrymq_django.E005      a malformed PEERS entry (URL, STYLE, identifiers, numbers)
 berrymq_django.E006      a MODEL_EVENTS entry that names no installed model
 berrymq_django.E007      "rest_framework" missing from INSTALLED_APPS
+berrymq_django.E008      an API_KEYS name that other callers' principals use
 berrymq_django.W001      ALLOW_ANONYMOUS while DEBUG is False
 berrymq_django.W002      an API key shorter than MIN_API_KEY_LENGTH while DEBUG is False
 ======================== ===============================================================
@@ -32,6 +33,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from berrymq_django.conf import DEFAULTS, IMPORT_STRINGS, perform_import, validate
 from berrymq_django.peering import peer_configs
+from berrymq_django.rpc.peers import CALLBACK_PRINCIPAL_PREFIX
 
 __all__ = ["MIN_API_KEY_LENGTH", "check_dependencies", "check_security", "check_settings"]
 
@@ -72,6 +74,7 @@ def check_settings(app_configs: Iterable[AppConfig] | None = None, **kwargs: Any
         if key in IMPORT_STRINGS:
             errors.extend(_import_errors(key, value))
     errors.extend(_peer_errors(user.get("PEERS")))
+    errors.extend(_reserved_key_names(user.get("API_KEYS")))
     errors.extend(_model_event_errors(user.get("MODEL_EVENTS")))
     return errors
 
@@ -118,6 +121,24 @@ def _peer_errors(peers: Any) -> list[Any]:
                 )
             )
     return errors
+
+
+def _reserved_key_names(keys: Any) -> list[Any]:
+    # A key holder's name is its principal: it must not be one that sessions,
+    # anonymous callers or interconnected peers get, or they would share tokens.
+    if not isinstance(keys, Mapping):
+        return []
+    return [
+        checks.Error(
+            f"BERRYMQ setting 'API_KEYS' names a key {name!r}, a principal reserved for "
+            "anonymous callers, session users ('user:...') or peers ('peer:...').",
+            hint="Name each key after the site or program that holds it, e.g. 'site-b'.",
+            id="berrymq_django.E008",
+        )
+        for name in keys
+        if isinstance(name, str)
+        and (name == "anonymous" or name.startswith(("user:", CALLBACK_PRINCIPAL_PREFIX)))
+    ]
 
 
 def _model_event_errors(labels: Any) -> list[Any]:

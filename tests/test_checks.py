@@ -232,3 +232,13 @@ def test_a_peer_without_a_url_is_an_error(raw_berrymq: RawBerryMQ) -> None:
     [message] = berrymq_messages()
     assert message.id == "berrymq_django.E005"
     assert "['site-b']['URL'] must be an http(s) URL, not None" in message.msg
+
+
+@pytest.mark.parametrize("name", ["anonymous", "user:alice", "peer:site-b"])
+def test_an_api_key_named_like_another_principal_is_an_error(
+    raw_berrymq: RawBerryMQ, name: str
+) -> None:
+    raw_berrymq({"API_KEYS": {name: "k" * 40, "site-b": "b" * 40}})
+    [message] = berrymq_messages()
+    assert message.id == "berrymq_django.E008"
+    assert repr(name) in message.msg
