@@ -110,6 +110,13 @@ class BaseBackend:
         """Record uid; return False when it was already accepted in the last window seconds."""
         raise NotImplementedError
 
+    def accept_uids(self, uids: list[str], window: float) -> dict[str, bool]:
+        """Record many uids at once; map each to whether it is new (see accept_uid).
+
+        Override where one round does better than a call per uid.
+        """
+        return {uid: self.accept_uid(uid, window) for uid in uids}
+
     def open_connection(self, connection: Connection) -> None:
         """Store a new connection (and, for style "queue", start collecting its messages)."""
         raise NotImplementedError

@@ -83,18 +83,25 @@ class MemoryBackend(BaseBackend):
     # -- JSON-RPC state -----------------------------------------------------
 
     def accept_uid(self, uid: str, window: float) -> bool:
+        return self.accept_uids([uid], window)[uid]
+
+    def accept_uids(self, uids: list[str], window: float) -> dict[str, bool]:
         now = time.monotonic()
-        uids = self._uids
+        seen = self._uids
+        fresh: dict[str, bool] = {}
         with self._lock:
             # Oldest first: drop what fell out of the window, and keep the bound.
-            while uids and (
-                len(uids) >= MAX_REMEMBERED_UIDS or next(iter(uids.values())) < now - window
+            while seen and (
+                len(seen) >= MAX_REMEMBERED_UIDS or next(iter(seen.values())) < now - window
             ):
-                uids.popitem(last=False)
-            if uid in uids:
-                return False
-            uids[uid] = now
-            return True
+                seen.popitem(last=False)
+            for uid in uids:
+                if uid in fresh:
+                    continue  # repeated within the batch: the first one decides
+                fresh[uid] = uid not in seen
+                if fresh[uid]:
+                    seen[uid] = now
+        return fresh
 
     def open_connection(self, connection: Connection) -> None:
         connection.touch()

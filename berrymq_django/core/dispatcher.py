@@ -305,7 +305,7 @@ class Dispatcher:
         """
         if self._dead:
             self._sweep()
-        route = self._route(message.id)
+        route = self._lookup(message.id)
         if self._pool is None:
             self._deliver(route, message)
         else:
@@ -319,7 +319,7 @@ class Dispatcher:
         It is not handed back to the backend or the relays: the process that
         sent it already did that.
         """
-        self._deliver(self._route(message.id), message)
+        self._deliver(self._lookup(message.id), message)
 
     def _forward(self, message: Message) -> None:
         if self.backend.forwards:
@@ -345,7 +345,7 @@ class Dispatcher:
         """Send from async code: await async followers, run sync ones in a thread."""
         if self._dead:
             self._sweep()
-        route = self._route(identifier)
+        route = self._lookup(identifier)
         message = Message(identifier, args, kwargs, self.node_name)
         batch: list[Subscription] = []
         for sub in route.subscriptions:
@@ -392,7 +392,7 @@ class Dispatcher:
         parse_identifier(callback_identifier)  # fail before anything is delivered
         if self._dead:
             self._sweep()
-        route = self._route(identifier)
+        route = self._lookup(identifier)
         message = Message(identifier, args, kwargs, self.node_name)
         results = []
         for sub in route.subscriptions:
@@ -420,6 +420,13 @@ class Dispatcher:
         logger.error("berryMQ follower %s raised on message %r", label, message.id, exc_info=exc)
 
     # -- routing ------------------------------------------------------------
+
+    def _lookup(self, identifier: str) -> Route:
+        """Return the cached route, building it on a miss (twitter() inlines this)."""
+        try:
+            return self._routes[identifier]
+        except (KeyError, TypeError):
+            return self._route(identifier)
 
     def _route(self, identifier: str) -> Route:
         ident = parse_identifier(identifier)  # raises TypeError/ValueError naming the value

@@ -11,6 +11,7 @@ validation and the OpenRPC document. No Django here: the view passes a
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -267,39 +268,51 @@ def _connection(context: CallContext, token: str) -> Connection:
     return connection
 
 
-def _message(context: CallContext, data: Any, where: str) -> tuple[Message, str | None]:
-    """Build a Message from a wire dict, validating every field; return it with its given uid."""
+def _message(context: CallContext, data: Any, index: int) -> tuple[Message, str | None]:
+    """Build messages[index] from its wire dict, validating every field.
+
+    Return it with the uid its sender gave (None if none). A bad field is an
+    INVALID_PARAMS error whose data names the index, so a sender can drop
+    just that message.
+    """
+    where = f"messages[{index}]"
+
+    def refuse(problem: str) -> RPCError:
+        return RPCError(INVALID_PARAMS, f"Invalid params: {where}{problem}", {"index": index})
+
     if not isinstance(data, dict):
-        raise RPCError(INVALID_PARAMS, f"Invalid params: {where} must be an object.")
+        raise refuse(" must be an object.")
     text = data.get("id")
     if not isinstance(text, str):
-        raise RPCError(INVALID_PARAMS, f"Invalid params: {where}.id must be a string identifier.")
+        raise refuse(".id must be a string identifier.")
     try:
         _identifier(context, text, f"{where}.id")
     except RPCError as exc:
-        raise RPCError(INVALID_PARAMS, f"{where}: {exc.message}") from None
+        raise refuse(f": {exc.message.removeprefix('Invalid params: ')}") from None
     args = data.get("args")
     args = [] if args is None else args
     kwargs = data.get("kwargs")
     kwargs = {} if kwargs is None else kwargs
     uid = data.get("uid")
     origin = data.get("origin")
+    timestamp = data.get("timestamp")
     for field, value, kind in (
         ("args", args, list),
         ("kwargs", kwargs, dict),
         ("uid", uid, str | None),
         ("origin", origin, str | None),
+        ("timestamp", timestamp, int | float | None),
     ):
-        if not isinstance(value, kind):
-            raise RPCError(
-                INVALID_PARAMS,
-                f"Invalid params: {where}.{field} has the wrong type ({type(value).__name__}).",
-            )
+        if not isinstance(value, kind) or value is True or value is False:
+            raise refuse(f".{field} has the wrong type ({type(value).__name__}).")
     if (uid is not None and len(uid) > 128) or (origin is not None and len(origin) > 200):
-        raise RPCError(INVALID_PARAMS, f"Invalid params: {where}.uid or .origin is too long.")
+        raise refuse(".uid or .origin is too long.")
+    if timestamp is not None and not math.isfinite(timestamp):
+        timestamp = None
     uid = uid or None
     origin = origin or f"rpc:{context.principal}"
-    return Message(text, tuple(args), kwargs, origin, uid), uid
+    # The sender's timestamp is kept: it is when the message was sent, not when it came in.
+    return Message(text, tuple(args), kwargs, origin, uid, timestamp), uid
 
 
 def _accept(context: CallContext, message: Message, uid: str | None) -> bool:
@@ -434,8 +447,19 @@ def send_messages(context: CallContext, token: str, messages: list[Any]) -> dict
         raise limit_exceeded(
             "MAX_MESSAGES_PER_CALL", limit, len(messages), "The number of messages"
         )
-    built = [_message(context, data, f"messages[{i}]") for i, data in enumerate(messages)]
-    accepted = sum(_accept(context, message, uid) for message, uid in built)
+    built = [_message(context, data, i) for i, data in enumerate(messages)]
+    # One dedup round for the batch: a shared backend answers it in one round trip.
+    fresh = context.dispatcher.backend.accept_uids(
+        [uid for _, uid in built if uid is not None], context.limits.dedup_seconds
+    )
+    send = context.dispatcher.send
+    accepted = 0
+    for message, uid in built:
+        if uid is None or fresh.get(uid, False):
+            send(message)
+            accepted += 1
+            if uid is not None:
+                fresh[uid] = False  # the same uid twice in one batch is a duplicate too
     return {"accepted": accepted, "duplicates": len(built) - accepted}
 
 
