@@ -9,11 +9,15 @@ them by hand, from scripts and shells, with the original berryMQ names::
         message = tasks.get(timeout=30)
     send_message("app:log", "started")   # to the one-way peers only
     close_connection(URL)
+    send_to(URL, "order:created", [42], api_key=KEY)   # one message, now
+    probe_peers()                        # is each configured peer up, and takes our key?
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import contextlib
+import time
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, get_args
 
 from django.core.exceptions import ImproperlyConfigured
@@ -22,7 +26,16 @@ from .conf import berrymq_settings
 from .core.api import default_dispatcher
 from .core.identifier import parse_identifier
 from .core.message import Message
-from .rpc.peers import LinkStyle, PeerConfig, PeerLink, Peers, RemoteQueue, peers_for
+from .rpc.client import (
+    PeerError,
+    PeerUnavailable,
+    RemoteError,
+    RemoteQueue,
+    RPCClient,
+    Unauthorized,
+)
+from .rpc.peers import LinkStyle, PeerConfig, PeerLink, Peers, peers_for
+from .rpc.protocol import FORBIDDEN
 
 __all__ = [
     "close_connection",
@@ -32,7 +45,10 @@ __all__ = [
     "interconnect",
     "peer_configs",
     "peers",
+    "probe_peers",
     "send_message",
+    "send_to",
+    "site_status",
 ]
 
 _STYLES = tuple(s for s in get_args(LinkStyle) if s != "callback")
@@ -50,6 +66,7 @@ _OPTION_FIELDS = {
     "FLUSH_INTERVAL": "flush_interval",
     "TIMEOUT": "timeout",
     "POLL_SECONDS": "poll_seconds",
+    "MAX_BACKOFF": "max_backoff",
 }
 
 
@@ -80,6 +97,11 @@ def _peer_config(name: str, options: Any) -> PeerConfig:
             f"valid ones are {', '.join(_OPTION_FIELDS)}."
         )
     fields = {_OPTION_FIELDS[key]: value for key, value in options.items()}
+    api_key = fields.get("api_key")
+    if api_key is not None and not (isinstance(api_key, str) and api_key):
+        raise ImproperlyConfigured(
+            f"{where}['API_KEY'] must be the key string the peer knows us by, not {api_key!r}."
+        )
     url = fields.get("url")
     if not isinstance(url, str) or not url.startswith(("http://", "https://")):
         raise ImproperlyConfigured(f"{where}['URL'] must be an http(s) URL, not {url!r}.")
@@ -100,12 +122,12 @@ def _peer_config(name: str, options: Any) -> PeerConfig:
             raise ImproperlyConfigured(f"{where}['FORWARD']: {exc}") from None
     if style == "queue":
         try:
-            parse_identifier(fields.get("queue"))  # type: ignore[arg-type]
+            parse_identifier(fields.get("queue"))
         except (TypeError, ValueError) as exc:
             raise ImproperlyConfigured(
                 f"{where}['QUEUE'] must name the remote queue's identifier: {exc}"
             ) from None
-    for key in ("ttl", "flush_interval", "timeout", "poll_seconds"):
+    for key in ("ttl", "flush_interval", "timeout", "poll_seconds", "max_backoff"):
         if key in fields and not _positive(fields[key]):
             raise ImproperlyConfigured(
                 f"{where}[{key.upper()!r}] must be a positive number, not {fields[key]!r}."
@@ -124,7 +146,16 @@ def _positive(value: Any) -> bool:
 
 def configure_peers() -> None:
     """Build the configured links; they start on the first message or request."""
-    peers().configure(peer_configs(), berrymq_settings.SELF_URL)
+    configs = peer_configs()
+    self_url = berrymq_settings.SELF_URL
+    for config in configs:
+        if config.style == "interconnect" and not self_url:
+            raise ImproperlyConfigured(
+                f"BERRYMQ['PEERS'][{config.name!r}] is interconnected, so the peer must call "
+                "us back: set BERRYMQ 'SELF_URL' to this site's endpoint URL "
+                '(e.g. "http://127.0.0.1:8001/berrymq/rpc/").'
+            )
+    peers().configure(configs, self_url)
 
 
 def _add(
@@ -145,6 +176,10 @@ def _add(
     )
     registry = peers()
     registry.self_url = registry.self_url or berrymq_settings.SELF_URL
+    if style == "interconnect" and not registry.self_url:
+        raise ImproperlyConfigured(
+            f"interconnect({url!r}) needs BERRYMQ 'SELF_URL', the URL the peer calls us back on."
+        )
     link = registry.add(config)
     link.start()
     return link
@@ -196,3 +231,80 @@ def close_connection(url: str | None = None) -> int:
     registry = peers()
     names = [link.config.name for link in registry.links() if url is None or link.config.url == url]
     return sum(registry.remove(name) for name in names)
+
+
+def send_to(
+    url: str,
+    identifier: str,
+    args: Sequence[Any] = (),
+    kwargs: Mapping[str, Any] | None = None,
+    *,
+    api_key: str | None = None,
+    timeout: float = 10.0,
+) -> Message:
+    """Send one message to the site at url now, over a one-way connection closed after it.
+
+    Raise ValueError for a bad or local identifier and a PeerError when the site cannot
+    be reached (PeerUnavailable), refuses the key (Unauthorized) or the message
+    (RemoteError). The receiving site stamps the origin ("rpc:<our key's name>").
+    """
+    if parse_identifier(identifier).is_local:
+        raise ValueError(f"{identifier!r} is local (its name starts with '_'): it never leaves.")
+    message = Message(identifier, tuple(args), dict(kwargs or {}), "")
+    with RPCClient(url, api_key, timeout=timeout) as client:
+        token = client.call("connect_oneway", max(60.0, timeout))
+        try:
+            client.call(
+                "send_message", token, identifier, list(args), dict(kwargs or {}), message.uid
+            )
+        finally:
+            with contextlib.suppress(PeerError):  # else it expires by itself
+                client.call("close_connection", token)
+    return message
+
+
+def probe_peers(
+    configs: Iterable[PeerConfig] | None = None, *, timeout: float = 5.0
+) -> list[dict[str, Any]]:
+    """Call each peer's status with our key; report reachable, round trip, key accepted.
+
+    Takes the peers to probe (default: BERRYMQ["PEERS"]) and returns one dict
+    per peer: name, url, style, reachable, rtt_ms, key_accepted, error, and the
+    peer's own status figures when it gave them.
+    """
+    reports = []
+    for config in peer_configs() if configs is None else configs:
+        report: dict[str, Any] = {
+            "name": config.name,
+            "url": config.url,
+            "style": config.style,
+            "reachable": False,
+            "rtt_ms": None,
+            "key_accepted": None,
+            "error": None,
+            "status": None,
+        }
+        with RPCClient(config.url, config.api_key, timeout=timeout) as client:
+            started = time.perf_counter()
+            try:
+                report["status"] = client.call("status")
+                report["reachable"] = report["key_accepted"] = True
+            except PeerUnavailable as exc:
+                report["error"] = str(exc)
+            except RemoteError as exc:
+                # An answer at all means the site is up; a 401/403 or FORBIDDEN refuses us.
+                report["reachable"] = True
+                refused = isinstance(exc, Unauthorized) or exc.code == FORBIDDEN
+                report["key_accepted"] = False if refused else None
+                report["error"] = exc.message
+            if report["reachable"]:
+                report["rtt_ms"] = (time.perf_counter() - started) * 1000
+        reports.append(report)
+    return reports
+
+
+def site_status(url: str, api_key: str | None = None, *, timeout: float = 5.0) -> dict[str, Any]:
+    """Return the status figures of the site at url (its links to peers under "peers")."""
+    with RPCClient(url, api_key, timeout=timeout) as client:
+        status: dict[str, Any] = client.call("status")
+        return status

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent
@@ -79,6 +81,17 @@ BERRYMQ = {
     # Every save and delete of an Order sends "shop.order:created/updated/deleted".
     "MODEL_EVENTS": ["shop.Order"],
 }
+
+# Connecting sites (README, "Connecting sites"): run this project twice, as two sites,
+# each told who it is and whom it peers with by these variables; unset, it stands alone.
+BERRYMQ.update(
+    {
+        "NODE_NAME": os.environ.get("EXAMPLE_NODE_NAME"),
+        "SELF_URL": os.environ.get("EXAMPLE_SELF_URL"),
+        "API_KEYS": json.loads(os.environ.get("EXAMPLE_API_KEYS", "{}")),
+        "PEERS": json.loads(os.environ.get("EXAMPLE_PEERS", "{}")),
+    }
+)
 
 # Show the shop's order log (and follower errors) in the runserver console.
 LOGGING = {

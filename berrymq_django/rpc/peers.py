@@ -71,6 +71,9 @@ PULL_DEDUP_SECONDS = 600.0
 #: An idle interconnect calls its peer this often at least, so a restarted peer
 #: learns again within this time that it should call us back.
 INTERCONNECT_KEEPALIVE_SECONDS = 10.0
+#: How often each process of a site on a shared backend looks for interconnects
+#: that reached one of its other processes, to call those peers back too.
+CALLBACK_SYNC_SECONDS = 2.0
 #: Bound on the per-link cache of "does FORWARD want this identifier".
 _MAX_CACHED_DECISIONS = 10_000
 # The peer names a refused message as messages[i] in its INVALID_PARAMS error.
@@ -93,7 +96,7 @@ class PeerConfig:
     flush_interval: float = 0.002
     timeout: float = 10.0
     poll_seconds: float = 20.0
-    max_backoff: float = 5.0
+    max_backoff: float = 2.0
     #: For style "callback": the token the peer gave us (also our credential).
     token: str | None = None
 
@@ -132,7 +135,6 @@ class PeerLink:
         self._forward_all = any(
             p.namespace is None and p.name == "*" and p.action == "*" for p in config.forward
         )
-        self._drop_lock = threading.Lock()
         self._reset()
 
     def _reset(self) -> None:
@@ -141,10 +143,14 @@ class PeerLink:
         credential = config.token if config.style == "callback" else config.api_key
         self.client = RPCClient(config.url, credential, timeout=config.timeout)
         self.token: str | None = config.token
+        self._token_worked = False  # a call succeeded with self.token
         self.callback_token: str | None = None
         self._buffer: deque[Message] = deque()
         self._inflight: list[Message] = []
-        self._batch_limit = config.batch_size
+        # At most half the buffer in flight, so that a full buffer drops the oldest
+        # *buffered* messages, never the batch being retried.
+        self._batch_limit = max(1, min(config.batch_size, config.buffer_size // 2))
+        self._drop_lock = threading.Lock()
         self._wakeup = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -182,22 +188,24 @@ class PeerLink:
     def enqueue(self, message: Message) -> None:
         """Buffer a message for the peer; when full, drop the oldest (counted, logged)."""
         buffer = self._buffer
-        if len(buffer) + len(self._inflight) >= self.config.buffer_size:
-            self._drop_oldest()
+        if len(buffer) + len(self._inflight) >= self.config.buffer_size and not self._drop_oldest():
+            return  # all it holds is the batch in flight: this one is the message dropped
         buffer.append(message)
         if self._thread is None:
             self.start()
         if not self._wakeup.is_set():
             self._wakeup.set()
 
-    def _drop_oldest(self) -> None:
+    def _drop_oldest(self) -> bool:
+        """Drop the oldest buffered message; return False when none is buffered (all in flight)."""
         with self._drop_lock:
-            try:
-                self._buffer.popleft()
-            except IndexError:
-                return
             self.dropped += 1
             dropped = self.dropped
+            try:
+                self._buffer.popleft()
+                made_room = True
+            except IndexError:
+                made_room = False
         if dropped == 1 or dropped % 1000 == 0:
             logger.warning(
                 "berryMQ peer %s: buffer full (BUFFER_SIZE %d, peer %s); "
@@ -207,6 +215,7 @@ class PeerLink:
                 self.state,
                 dropped,
             )
+        return made_room
 
     def _refused(self, messages: list[Message], why: object) -> None:
         with self._drop_lock:
@@ -260,6 +269,7 @@ class PeerLink:
         config = self.config
         if config.style == "callback":
             raise RemoteError(INVALID_TOKEN, "invalid token")  # we cannot make a new one
+        self._token_worked = False
         if config.style == "oneway":
             self.token = self.client.call("connect_oneway", config.ttl)
         elif config.style == "queue":
@@ -335,8 +345,11 @@ class PeerLink:
                     self._wakeup.clear()
                     continue  # a message, a stop, or the keepalive falling due
             elif not self._inflight and len(self._buffer) < self._batch_limit:
-                # Let a batch gather for a moment: fewer, fuller requests.
-                self._stopping.wait(self.config.flush_interval)
+                # A link that just sent lets a batch gather for a moment (fewer, fuller
+                # requests under load); an idle one sends at once (low latency).
+                gather = last_call + self.config.flush_interval - time.monotonic()
+                if gather > 0:
+                    self._stopping.wait(gather)
             try:
                 if self.token is None:
                     self._connect()
@@ -378,6 +391,7 @@ class PeerLink:
             return
         self.sent += len(batch)
         batch.clear()
+        self._token_worked = True
         self._succeeded()
 
     def _drop_unencodable(self) -> None:
@@ -401,8 +415,10 @@ class PeerLink:
             if self.config.style == "callback":
                 logger.warning("berryMQ peer %s closed our callback link", self.config.name)
                 return "stop"
-            self.token = None  # the peer restarted or the token expired: connect again
-            return "retry"
+            # The peer restarted or the token expired: connect again, at once if the
+            # token used to work (a fresh one refused means something else is wrong).
+            worked, self.token = self._token_worked, None
+            return "resend" if worked else "retry"
         batch = self._inflight
         if not batch:
             return "retry"
@@ -438,11 +454,13 @@ class PeerLink:
                 self._receive(data)
                 attempt = 0
             except RemoteError as exc:
-                if exc.timeout:
+                if exc.timeout:  # nothing came within the poll: the queue is fine
+                    self._token_worked = True
                     self._succeeded()
                     attempt = 0
                     continue
-                self._handle(exc)
+                if self._handle(exc) == "resend":
+                    continue
                 attempt += 1
                 self.retried += 1
                 self._backoff(attempt)
@@ -451,8 +469,14 @@ class PeerLink:
                 attempt += 1
                 self.retried += 1
                 self._backoff(attempt)
+            except Exception as exc:  # a bug must not silently end the link
+                logger.exception("berryMQ peer %s: the puller failed", self.config.name)
+                self._failed(exc)
+                attempt += 1
+                self._backoff(attempt)
 
     def _receive(self, data: Any) -> None:
+        self._token_worked = True
         self._succeeded()
         try:
             message = Message.from_dict(data)
@@ -501,13 +525,22 @@ class PeerLink:
 
 
 class Peers:
-    """Every link of one dispatcher: configured peers, API-made ones and callbacks."""
+    """Every link of one dispatcher: configured peers, API-made ones and callbacks.
+
+    On a backend shared by several processes (``backend.forwards``), a peer's
+    ``interconnect`` call reaches one of them, but each process must forward
+    the messages twittered in it: a thread in every process looks at the
+    backend's connections every ``CALLBACK_SYNC_SECONDS`` and calls back each
+    interconnected peer from there too (``sync_callbacks``).
+    """
 
     def __init__(self, dispatcher: Dispatcher) -> None:
         self.dispatcher = dispatcher
         self.self_url: str | None = None
         self._links: dict[str, PeerLink] = {}
         self._lock = threading.Lock()
+        self._sync_thread: threading.Thread | None = None
+        self._sync_stop = threading.Event()
 
     def configure(self, configs: list[PeerConfig], self_url: str | None) -> None:
         """Replace the configured links (closing the old ones)."""
@@ -561,6 +594,50 @@ class Peers:
         for link in self.links():
             if link.config.style in ("queue", "interconnect"):
                 link.start()
+        if self.dispatcher.backend.forwards:
+            with self._lock:
+                if self._sync_thread is None:
+                    self._sync_thread = threading.Thread(
+                        target=self._sync_loop, name="berrymq-peer-callbacks", daemon=True
+                    )
+                    self._sync_thread.start()
+
+    def sync_callbacks(self) -> None:
+        """Call back every peer interconnected with this site, whichever process it called."""
+        latest: dict[str, Connection] = {}
+        for connection in self.dispatcher.backend.connections():
+            if connection.style != "interconnect" or not (
+                connection.addr and connection.remote_token
+            ):
+                continue  # not someone's interconnect (ours for callbacks carry no remote token)
+            name = callback_name(connection.principal, connection.addr)
+            if name not in latest or connection.expires_at > latest[name].expires_at:
+                latest[name] = connection  # the one the peer used last
+        with self._lock:
+            links = dict(self._links)
+        for name, connection in latest.items():
+            link = links.get(name)
+            if link is None or link.config.token != connection.remote_token:
+                assert connection.addr is not None and connection.remote_token is not None
+                self.add_callback(
+                    connection.addr, connection.remote_token, connection.ttl, connection.principal
+                )
+        for name, link in links.items():
+            if link.config.style == "callback" and name not in latest:
+                self.remove(name)  # the peer closed it (through another process)
+
+    def _sync_loop(self) -> None:
+        failing = False
+        while True:
+            try:
+                self.sync_callbacks()
+                failing = False
+            except Exception as exc:  # the backend is unreachable for now: try again later
+                if not failing:
+                    logger.warning("berryMQ peers: cannot read the backend's connections: %s", exc)
+                failing = True
+            if self._sync_stop.wait(CALLBACK_SYNC_SECONDS):
+                return
 
     def status(self) -> dict[str, Any]:
         return {link.config.name: link.status() for link in self.links()}
@@ -576,6 +653,8 @@ class Peers:
 
     def after_fork(self) -> None:
         self._lock = threading.Lock()
+        self._sync_thread = None
+        self._sync_stop = threading.Event()
         for link in self._links.values():
             link.after_fork()
 

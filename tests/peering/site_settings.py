@@ -4,6 +4,8 @@ BERRYMQ_SITE_NAME    the node name (also the name peers know our key by)
 BERRYMQ_SITE_URL     where peers reach us (SELF_URL)
 BERRYMQ_SITE_KEYS    JSON {principal: key} of who may call us
 BERRYMQ_SITE_PEERS   JSON of BERRYMQ["PEERS"]
+BERRYMQ_SITE_EXTRA   JSON of more BERRYMQ keys (MAX_POLL_SECONDS, say)
+BERRYMQ_SITE_JOURNAL a file the "*:*" follower appends each message to (survives restarts)
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ BERRYMQ = {
     "API_KEYS": json.loads(os.environ.get("BERRYMQ_SITE_KEYS", "{}")),
     "PEERS": json.loads(os.environ.get("BERRYMQ_SITE_PEERS", "{}")),
 }
+BERRYMQ.update(json.loads(os.environ.get("BERRYMQ_SITE_EXTRA", "{}")))
 if os.environ.get("BERRYMQ_SITE_BACKEND"):
     BERRYMQ["BACKEND"] = os.environ["BERRYMQ_SITE_BACKEND"]
     BERRYMQ["BACKEND_OPTIONS"] = json.loads(os.environ.get("BERRYMQ_SITE_BACKEND_OPTIONS", "{}"))

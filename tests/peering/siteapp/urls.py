@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 from django.http import HttpRequest, JsonResponse
 from django.urls import include, path
@@ -15,19 +16,20 @@ from . import receivers
 
 @csrf_exempt
 def send(request: HttpRequest) -> JsonResponse:
-    """POST {"id": ..., "count": n}: twitter n messages with args (i,)."""
+    """POST {"id", "count": n, "start": s, "args": [...]}: twitter n messages (i, *args)."""
     data = json.loads(request.body)
-    for i in range(int(data.get("count", 1))):
-        twitter(data["id"], i)
-    return JsonResponse({"sent": int(data.get("count", 1))})
+    start, count, extra = int(data.get("start", 0)), int(data.get("count", 1)), data.get("args", [])
+    for i in range(start, start + count):
+        twitter(data["id"], i, *extra)
+    return JsonResponse({"sent": count, "pid": os.getpid()})
 
 
 def received(request: HttpRequest) -> JsonResponse:
-    """GET ?id=pattern-free: what the *:* follower got (or only the count with ?count=1)."""
+    """GET: what the *:* follower got (or only the count with ?count=1)."""
     with receivers.lock:
+        if request.GET.get("count"):
+            return JsonResponse({"count": len(receivers.received)})
         items = list(receivers.received)
-    if request.GET.get("count"):
-        return JsonResponse({"count": len(items)})
     return JsonResponse({"count": len(items), "received": items})
 
 

@@ -1,0 +1,67 @@
+"""``manage.py berrymq_send IDENTIFIER [ARG ...]``: send one message to a running site."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from berrymq_django.peering import send_to
+from berrymq_django.rpc.client import PeerError
+
+from ._remote import add_site_options, api_key, peer_failure, site_url
+
+
+class Command(BaseCommand):
+    """Send IDENTIFIER with ARGs (JSON where they parse, else strings) and --kwargs."""
+
+    help = (
+        "Send one message to a running site, as if twittered there: its followers and "
+        "queues receive it, and it goes on to the site's peers. Each ARG is read as JSON "
+        "when it parses (42, true, [1, 2], '{\"a\": 1}') and as a string otherwise."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("identifier", help="e.g. order:created")
+        # Not dest "args": BaseCommand keeps that name for its own positional list.
+        parser.add_argument("values", nargs="*", metavar="ARG", help="Positional arguments.")
+        parser.add_argument(
+            "--kwargs", help="Keyword arguments as a JSON object, e.g. '{\"a\": 1}'."
+        )
+        add_site_options(parser, "to send to")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        identifier = options["identifier"]
+        values = [_value(text) for text in options["values"]]
+        kwargs = _kwargs(options["kwargs"])
+        url = site_url(options["url"])
+        try:
+            message = send_to(url, identifier, values, kwargs, api_key=api_key(options["api_key"]))
+        except (TypeError, ValueError) as exc:
+            raise CommandError(f"Bad identifier {identifier!r}: {exc}") from None
+        except PeerError as exc:
+            raise peer_failure(exc, url) from None
+        self.stdout.write(
+            f"Sent {self.style.SUCCESS(identifier)} {json.dumps(values)} {json.dumps(kwargs)} "
+            f"to {url} (uid {message.uid})"
+        )
+
+
+def _value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _kwargs(text: str | None) -> dict[str, Any]:
+    if text is None:
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise CommandError(f"--kwargs is not JSON ({exc}): {text!r}") from None
+    if not isinstance(value, dict):
+        raise CommandError(f"--kwargs must be a JSON object, not {text!r}.")
+    return value

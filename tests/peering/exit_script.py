@@ -1,0 +1,23 @@
+"""Run by test_faults.py in a site's environment: twitter N messages, then exit at once.
+
+The peer links flush what they hold at interpreter exit (for 5 s at most).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import django
+
+django.setup()
+
+from berrymq_django import twitter  # noqa: E402
+
+
+def main(count: int) -> None:
+    for i in range(count):
+        twitter("exit:soon", i)
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]))
