@@ -80,6 +80,10 @@ _MAX_CACHED_DECISIONS = 10_000
 _BAD_INDEX = re.compile(r"\bmessages\[(\d+)\]")
 
 
+# Our own generator: retry jitter must not draw from (or reseed) the global one.
+_jitter = random.Random()
+
+
 @dataclasses.dataclass(frozen=True)
 class PeerConfig:
     """One peer, as BERRYMQ["PEERS"] describes it (keys upper-case there)."""
@@ -306,7 +310,7 @@ class PeerLink:
 
     def _backoff(self, attempt: int) -> None:
         # Exponential with full jitter, so restarted peers are not hit in lockstep.
-        delay = random.uniform(0, min(self.config.max_backoff, 0.05 * 2**attempt))
+        delay = _jitter.uniform(0, min(self.config.max_backoff, 0.05 * 2**attempt))
         self._stopping.wait(delay)
 
     def _failed(self, exc: BaseException) -> None:

@@ -22,7 +22,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import pytest
 from django.test import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -41,15 +40,6 @@ from .helpers import (
     result,
     rpc,
 )
-
-# The server's peer links (interconnect starts one) draw their retry jitter from the
-# global random module on background threads. Hypothesis sees the global state move
-# while it draws an example and blames the strategy with a deprecation note, whose
-# text includes the strategies' (very long) repr. Neither is about this test.
-pytestmark = [
-    pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisDeprecationWarning"),
-    pytest.mark.filterwarnings("ignore:Generating overly large repr"),
-]
 
 # At least 5,000 generated bodies in all (issue 4); the tests below add up to it.
 EXAMPLES = {"raw": 1_000, "json": 1_500, "calls": 2_500}
