@@ -76,8 +76,18 @@ INTERCONNECT_KEEPALIVE_SECONDS = 10.0
 CALLBACK_SYNC_SECONDS = 2.0
 #: Bound on the per-link cache of "does FORWARD want this identifier".
 _MAX_CACHED_DECISIONS = 10_000
-# The peer names a refused message as messages[i] in its INVALID_PARAMS error.
+# Older peers name a refused message only in the text: "messages[i]".
 _BAD_INDEX = re.compile(r"\bmessages\[(\d+)\]")
+
+
+def _refused_index(exc: RemoteError) -> int | None:
+    """Return the index of the one message a send_messages error refuses, if it names one."""
+    if exc.code != INVALID_PARAMS:
+        return None
+    if isinstance(exc.data, dict) and isinstance(exc.data.get("index"), int):
+        return int(exc.data["index"])
+    match = _BAD_INDEX.search(exc.message)
+    return int(match.group(1)) if match else None
 
 
 # Our own generator: retry jitter must not draw from (or reseed) the global one.
@@ -436,9 +446,9 @@ class PeerLink:
             self._buffer.extendleft(reversed(batch[keep:]))
             del batch[keep:]
             return "resend"
-        match = _BAD_INDEX.search(exc.message) if exc.code == INVALID_PARAMS else None
-        if match and int(match.group(1)) < len(batch):
-            self._refused([batch.pop(int(match.group(1)))], exc)
+        index = _refused_index(exc)
+        if index is not None and index < len(batch):
+            self._refused([batch.pop(index)], exc)
             return "resend"
         # The peer refuses this batch itself; resending it would block the link.
         self._refused(list(batch), exc)
