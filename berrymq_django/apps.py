@@ -15,6 +15,7 @@ from berrymq_django.checks import register_checks
 from berrymq_django.conf import berrymq_settings
 from berrymq_django.core.api import default_dispatcher
 from berrymq_django.core.dispatcher import Dispatcher, default_node_name
+from berrymq_django.core.exceptions import ImproperlyConfiguredBackend
 from berrymq_django.model_events import connect_model_events
 from berrymq_django.peering import configure_peers, peers
 
@@ -38,6 +39,8 @@ def configure_dispatcher(dispatcher: Dispatcher | None = None) -> None:
     if type(current) is not backend_class or current.options != options:
         try:
             backend = backend_class(**options)
+        except ImproperlyConfiguredBackend as exc:
+            raise ImproperlyConfigured(f"BERRYMQ setting 'BACKEND_OPTIONS': {exc}") from exc
         except TypeError as exc:
             raise ImproperlyConfigured(
                 f"BERRYMQ setting 'BACKEND_OPTIONS' {options!r} does not suit "

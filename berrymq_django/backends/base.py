@@ -94,6 +94,10 @@ class BaseBackend:
     def close(self) -> None:
         """Release connections and threads; called when the backend is replaced."""
 
+    def status(self) -> dict[str, Any]:
+        """Report health and counters for the status RPC method and checks."""
+        return {"connected": True}
+
     # -- messages and shared queues -----------------------------------------
 
     def publish(self, message: Message) -> None:

@@ -16,5 +16,8 @@ class BerryMQError(Exception):
     """Base class of berryMQ's own errors."""
 
 
-class ImproperlyConfiguredBackend(BerryMQError):
-    """A backend was given options it cannot work with."""
+class ImproperlyConfiguredBackend(BerryMQError, ValueError):
+    """A backend was given options it cannot work with; the message names the option.
+
+    Django's glue turns it into ImproperlyConfigured; the backends stay Django-free.
+    """

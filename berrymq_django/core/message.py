@@ -26,8 +26,10 @@ _uid_lock = threading.Lock()
 
 
 def _new_prefix() -> None:
-    global _prefix
+    global _prefix, _uid_lock
     _prefix = secrets.token_hex(8) + "-"
+    # Another thread may have held the lock at the fork; the child starts afresh.
+    _uid_lock = threading.Lock()
 
 
 os.register_at_fork(after_in_child=_new_prefix)

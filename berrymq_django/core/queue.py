@@ -48,7 +48,9 @@ class Queue:
         else:
             self._store = QueueStore(maxsize)
             dispatcher.subscribe_queue(self, self.identifier, self._store)
-        self._items = self._store.items
+        # The in-process store's deque, popped directly on the fast path; other
+        # stores (a shared queue in Redis) are asked through get_nowait().
+        self._items = self._store.items if isinstance(self._store, QueueStore) else None
 
     def get(self, block: bool = True, timeout: float | None = None) -> Message:
         """Remove and return the oldest message; wait for one if block (up to timeout).
@@ -63,8 +65,11 @@ class Queue:
         """Remove and return the oldest message, or raise Empty."""
         if self._closed and self.shared and not self._store.closed:
             raise Empty  # what is buffered belongs to the queues still open
+        items = self._items
+        if items is None:
+            return self._store.get_nowait()
         try:
-            return self._items.popleft()  # the store's deque: one frame on the fast path
+            return items.popleft()
         except IndexError:
             raise Empty from None
 

@@ -565,9 +565,7 @@ def status(context: CallContext) -> dict[str, Any]:
         "connections_by_style": styles,
         "follower_errors": dispatcher.error_count,
     }
-    backend_status = getattr(backend, "status", None)
-    if callable(backend_status):
-        report["backend_status"] = backend_status()
+    report["backend_status"] = backend.status()
     report["peers"] = peers_for(dispatcher).status()
     return report
 
