@@ -1,0 +1,122 @@
+"""The Redis backend's options (BERRYMQ["BACKEND_OPTIONS"]), checked once when it is built.
+
+An unknown option is a TypeError (Django's configure step reports it as
+ImproperlyConfigured), a bad value an ImproperlyConfiguredBackend; both name it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from redis.connection import parse_url
+
+from ..core.exceptions import ImproperlyConfiguredBackend
+
+__all__ = ["DEFAULT_OPTIONS", "RedisOptions", "read_options", "redacted"]
+
+DEFAULT_OPTIONS: dict[str, Any] = {
+    # Where: every process with the same URL and PREFIX shares one bus.
+    "URL": "redis://127.0.0.1:6379/0",
+    "PREFIX": "berrymq",
+    # Sending: messages held for other processes while Redis is unreachable
+    # (the oldest is dropped beyond this), and messages per stream entry.
+    "BUFFER_SIZE": 100_000,
+    "BATCH_SIZE": 500,
+    # Stream entries Redis keeps (about): how far a receiver may fall behind.
+    "STREAM_MAXLEN": 1_000,
+    # Seconds: socket reads and writes, connecting.
+    "SOCKET_TIMEOUT": 2.0,
+    "CONNECT_TIMEOUT": 1.0,
+    # Seconds a shared queue's messages outlive its last consumer.
+    "SHARED_TTL": 86_400.0,
+}
+
+MAX_BATCH_SIZE = 5_000  # the publishing script's unpack() limit, with margin
+
+
+@dataclasses.dataclass(frozen=True)
+class RedisOptions:
+    """The checked options."""
+
+    url: str
+    prefix: str
+    buffer_size: int
+    batch_size: int
+    stream_maxlen: int
+    socket_timeout: float
+    connect_timeout: float
+    shared_ttl: float
+
+
+def read_options(options: dict[str, Any]) -> RedisOptions:
+    """Return options laid over DEFAULT_OPTIONS, checked; raise naming the bad one."""
+    unknown = sorted(set(options) - set(DEFAULT_OPTIONS))
+    if unknown:
+        raise TypeError(
+            f"RedisBackend got unknown BACKEND_OPTIONS {', '.join(map(repr, unknown))}; "
+            f"valid options are {', '.join(DEFAULT_OPTIONS)}."
+        )
+    conf = {**DEFAULT_OPTIONS, **options}
+    return RedisOptions(
+        url=_url(conf["URL"]),
+        prefix=_prefix(conf["PREFIX"]),
+        buffer_size=_count(conf, "BUFFER_SIZE"),
+        batch_size=_count(conf, "BATCH_SIZE", maximum=MAX_BATCH_SIZE),
+        stream_maxlen=_count(conf, "STREAM_MAXLEN"),
+        socket_timeout=_seconds(conf, "SOCKET_TIMEOUT"),
+        connect_timeout=_seconds(conf, "CONNECT_TIMEOUT"),
+        shared_ttl=_seconds(conf, "SHARED_TTL"),
+    )
+
+
+def redacted(url: str) -> str:
+    """Return url without its password, for logs and status()."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = f"{parts.username}:***@" if parts.username else ":***@"
+    return urlunsplit(parts._replace(netloc=user + netloc))
+
+
+def _error(key: str, value: Any, expected: str) -> ImproperlyConfiguredBackend:
+    return ImproperlyConfiguredBackend(
+        f"BERRYMQ 'BACKEND_OPTIONS' {key!r} for RedisBackend must be {expected}, not {value!r}."
+    )
+
+
+def _url(value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise _error("URL", value, "a Redis URL like 'redis://127.0.0.1:6379/0'")
+    try:
+        parse_url(value)
+    except ValueError as exc:
+        raise ImproperlyConfiguredBackend(
+            f"BERRYMQ 'BACKEND_OPTIONS' 'URL' for RedisBackend is not a Redis URL "
+            f"({redacted(value)!r}): {exc}"
+        ) from exc
+    return value
+
+
+def _prefix(value: Any) -> str:
+    if not isinstance(value, str) or not value or any(c.isspace() for c in value):
+        raise _error("PREFIX", value, "a non-empty string without whitespace")
+    return value
+
+
+def _count(conf: dict[str, Any], key: str, maximum: int | None = None) -> int:
+    value = conf[key]
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise _error(key, value, "a positive int")
+    if maximum is not None and value > maximum:
+        raise _error(key, value, f"an int of at most {maximum}")
+    return value
+
+
+def _seconds(conf: dict[str, Any], key: str) -> float:
+    value = conf[key]
+    if not isinstance(value, int | float) or isinstance(value, bool) or not value > 0:
+        raise _error(key, value, "a positive number of seconds")
+    return float(value)

@@ -1,0 +1,248 @@
+"""What the Redis backend keeps in Redis: key names, route entries, the wire format, Lua.
+
+Every key starts with the configured prefix (``P`` below)::
+
+    P:bus          stream: one entry per batch of messages from one process
+                   (fields p = sender token, s = batch number, m = the messages'
+                   JSON, one per line), trimmed to about STREAM_MAXLEN entries
+    P:seq:<token>  the last batch number a process wrote (retries are skipped)
+    P:routes       sorted set of the lists that collect messages, scored by expiry
+                   (see route_member)
+    P:q:s:<ident>  list behind the shared Queues of <ident> (+ ":dropped" counter)
+    P:q:c:<token>  list behind a JSON-RPC queue connection (+ ":dropped" counter)
+    P:conn:<token> hash of a JSON-RPC connection; expires with its ttl
+    P:conns        sorted set of connection tokens, scored by expiry
+    P:uid:<uid>    a uid accepted by the JSON-RPC endpoint; expires with the window
+
+Push once: every process reads every batch from the stream, but only the
+publishing script (run by Redis, once per batch) pushes messages into the
+lists registered in ``P:routes``. Consumers pop from those lists.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from ..core.message import Message
+
+if TYPE_CHECKING:
+    from ..core.identifier import Identifier
+
+__all__ = [
+    "CLOSE_CONNECTION",
+    "PUBLISH",
+    "TOUCH_CONNECTION",
+    "Keys",
+    "decode",
+    "decode_batch",
+    "encode",
+    "milliseconds",
+    "route_member",
+]
+
+_DUMPS_OPTIONS = orjson.OPT_NON_STR_KEYS
+
+
+class Keys:
+    """The key names of one prefix."""
+
+    __slots__ = ("base", "conns", "routes", "stream")
+
+    def __init__(self, prefix: str) -> None:
+        self.base = f"{prefix}:"
+        self.stream = f"{prefix}:bus"
+        self.routes = f"{prefix}:routes"
+        self.conns = f"{prefix}:conns"
+
+    def seq(self, token: str) -> str:
+        return f"{self.base}seq:{token}"
+
+    def shared_suffix(self, identifier: Identifier) -> str:
+        return f"q:s:{identifier.text}"
+
+    def connection_suffix(self, token: str) -> str:
+        return f"q:c:{token}"
+
+    def connection(self, token: str) -> str:
+        return f"{self.base}conn:{token}"
+
+    def uid(self, uid: str) -> str:
+        if len(uid) > 128:  # remote clients choose uids: keep keys short
+            uid = "sha1:" + hashlib.sha1(uid.encode("utf-8", "replace")).hexdigest()
+        return f"{self.base}uid:{uid}"
+
+
+def route_member(suffix: str, identifier: Identifier, maxsize: int, ttl_ms: int, owner: str) -> str:
+    """Return the P:routes entry for a list collecting messages that match identifier.
+
+    ``suffix`` names the list (P:<suffix>); ``ttl_ms`` is how long the list lives
+    after its last push; ``owner`` tells apart the processes consuming one
+    shared list, so each adds and removes only its own entry. Identifiers hold
+    no whitespace, so a newline separates the fields.
+    """
+    return f"{suffix}\n{identifier.text}\n{maxsize}\n{ttl_ms}\n{owner}"
+
+
+def milliseconds(seconds: float) -> int:
+    """Return seconds as the whole milliseconds Redis expiries take (at least 1)."""
+    return max(1, int(seconds * 1000))
+
+
+def _default(obj: Any) -> Any:
+    """Encode what orjson does not know but a follower elsewhere can still use."""
+    if isinstance(obj, Decimal):
+        return str(obj)
+    if isinstance(obj, set | frozenset):
+        return list(obj)
+    if isinstance(obj, BaseException):  # twitter_exception sends the exception
+        return f"{type(obj).__name__}: {obj}"
+    raise TypeError(f"Type is not JSON serializable: {type(obj).__name__}")
+
+
+def encode(message: Message) -> bytes:
+    """Return the JSON form of message; raise TypeError when an argument has none."""
+    return orjson.dumps(message.to_dict(), default=_default, option=_DUMPS_OPTIONS)
+
+
+def decode(data: bytes) -> Message:
+    """Rebuild one message from encode()'s output."""
+    return Message.from_dict(orjson.loads(data))
+
+
+def decode_batch(data: bytes) -> list[Any]:
+    """Return the message dicts of one stream entry (one JSON object per line)."""
+    loads = orjson.loads
+    return [loads(line) for line in data.split(b"\n")]
+
+
+# -- Lua, run by Redis --------------------------------------------------------
+
+# Append one batch to the stream and push each message into every list whose
+# route matches it, at most once per list. Atomic, so a batch retried after a
+# lost reply (same seq) changes nothing. A batch travels as two blobs, one line
+# per message (JSON never holds a raw newline, nor does an identifier), so that
+# a batch costs a handful of arguments whatever its size.
+#
+# KEYS[1] stream, KEYS[2] routes, KEYS[3] the sender's seq key
+# ARGV[1] sender token, ARGV[2] batch seq, ARGV[3] now (epoch seconds),
+# ARGV[4] stream maxlen, ARGV[5] key prefix with ":",
+# ARGV[6] the identifiers, ARGV[7] the messages' JSON, one per line
+PUBLISH = r"""
+local seq = tonumber(ARGV[2])
+local last = tonumber(redis.call('GET', KEYS[3]) or '0')
+if seq <= last then return 0 end
+redis.call('SET', KEYS[3], ARGV[2], 'PX', 3600000)
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[4], '*', 'p', ARGV[1], 's', ARGV[2], 'm', ARGV[7])
+
+local members = redis.call('ZRANGEBYSCORE', KEYS[2], ARGV[3], '+inf')
+if #members == 0 then return 1 end
+
+-- "name[@ns][:action]" -> name, ns ('' for none), action ('*' when left out)
+local function parse(text)
+  local head, action = string.match(text, '^([^:]*):(.*)$')
+  if not head then head, action = text, '*' end
+  local name, ns = string.match(head, '^([^@]*)@(.*)$')
+  if not name then name, ns = head, '' end
+  return name, ns, action
+end
+
+-- One target per list; patterns indexed by (namespace, name, action) as the dispatcher does.
+local targets, index, scan = {}, {}, {}
+for i = 1, #members do
+  local suffix, pattern, size, ttl =
+    string.match(members[i], '^([^\n]*)\n([^\n]*)\n([^\n]*)\n([^\n]*)\n')
+  if suffix then
+    local key = ARGV[5] .. suffix
+    size, ttl = tonumber(size), tonumber(ttl)
+    local t = targets[key]
+    if t == nil then
+      targets[key] = {size = size, ttl = ttl, items = {}}
+      local name, ns, action = parse(pattern)
+      local k = ns .. '\0' .. name .. '\0' .. action
+      if index[k] == nil then index[k] = {} end
+      table.insert(index[k], key)
+      table.insert(scan, {ns, name, action, key})
+    else
+      -- Consumers of one shared list that disagree: the most lenient wins.
+      if t.size ~= 0 and (size == 0 or size > t.size) then t.size = size end
+      if ttl > t.ttl then t.ttl = ttl end
+    end
+  end
+end
+
+local payloads = string.gmatch(ARGV[7], '[^\n]+')
+for text in string.gmatch(ARGV[6], '[^\n]+') do
+  local name, ns, action = parse(text)
+  local payload = payloads()
+  if name == '*' or action == '*' then
+    for _, p in ipairs(scan) do
+      if p[1] == ns and (p[2] == name or p[2] == '*' or name == '*')
+         and (p[3] == action or p[3] == '*' or action == '*') then
+        table.insert(targets[p[4]].items, payload)
+      end
+    end
+  else
+    local prefix = ns .. '\0'
+    for _, k in ipairs({prefix .. name .. '\0' .. action, prefix .. name .. '\0*',
+                        prefix .. '*\0' .. action, prefix .. '*\0*'}) do
+      local bucket = index[k]
+      if bucket then
+        for _, key in ipairs(bucket) do table.insert(targets[key].items, payload) end
+      end
+    end
+  end
+end
+
+for key, t in pairs(targets) do
+  if #t.items > 0 then
+    local len = redis.call('RPUSH', key, unpack(t.items))
+    if t.size > 0 and len > t.size then
+      redis.call('LTRIM', key, -t.size, -1)
+      redis.call('INCRBY', key .. ':dropped', len - t.size)
+      redis.call('PEXPIRE', key .. ':dropped', t.ttl)
+    end
+    redis.call('PEXPIRE', key, t.ttl)
+  end
+end
+return 1
+"""
+
+# Return a connection's JSON and push its expiry ttl further (key, listing,
+# route and list), or nil when it expired.
+#
+# KEYS[1] connection hash, KEYS[2] conns, KEYS[3] routes
+# ARGV[1] now (epoch seconds), ARGV[2] token, ARGV[3] key prefix with ":"
+TOUCH_CONNECTION = r"""
+local v = redis.call('HMGET', KEYS[1], 'data', 'member', 'ttl', 'list')
+if not v[1] then return false end
+local ttl = tonumber(v[3])
+local expires = tonumber(ARGV[1]) + ttl / 1000
+redis.call('PEXPIRE', KEYS[1], ttl)
+redis.call('ZADD', KEYS[2], expires, ARGV[2])
+if v[2] ~= '' then
+  redis.call('ZADD', KEYS[3], expires, v[2])
+  redis.call('PEXPIRE', ARGV[3] .. v[4], ttl)
+  redis.call('PEXPIRE', ARGV[3] .. v[4] .. ':dropped', ttl)
+end
+return v[1]
+"""
+
+# Forget a connection, its route and its list; return 1 if it existed.
+#
+# KEYS[1] connection hash, KEYS[2] conns, KEYS[3] routes
+# ARGV[1] token, ARGV[2] key prefix with ":"
+CLOSE_CONNECTION = r"""
+local v = redis.call('HMGET', KEYS[1], 'member', 'list')
+redis.call('ZREM', KEYS[2], ARGV[1])
+if not v[1] then return 0 end
+if v[1] ~= '' then
+  redis.call('ZREM', KEYS[3], v[1])
+  redis.call('DEL', ARGV[2] .. v[2], ARGV[2] .. v[2] .. ':dropped')
+end
+redis.call('DEL', KEYS[1])
+return 1
+"""

@@ -1,0 +1,1 @@
+"""Tests of the backends that carry messages beyond one process (Redis)."""

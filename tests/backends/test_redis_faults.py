@@ -1,0 +1,178 @@
+"""RedisBackend when Redis goes away: a private redis-server is killed and restarted.
+
+The shared Redis is never touched: ``own_redis`` starts a redis-server of the
+test's own on a free port (no persistence, like a crash that loses its data).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from queue import Empty
+
+import pytest
+
+from berrymq_django.backends.base import Connection, new_token
+from berrymq_django.backends.redis import RedisUnavailable
+from berrymq_django.core.message import Message
+from berrymq_django.core.queue import Queue
+
+from .conftest import free_port, wait_until
+
+
+def disconnected(*dispatchers):
+    return lambda: not any(d.backend.status()["connected"] for d in dispatchers)
+
+
+def connected(*dispatchers):
+    return lambda: all(d.backend.status()["connected"] for d in dispatchers)
+
+
+def test_redis_restart_while_messages_flow(own_redis, make_dispatcher):
+    sender, receiver = make_dispatcher(own_redis.url), make_dispatcher(own_redis.url)
+    local: list[Message] = []
+    remote: list[Message] = []
+    sender.register_function("flow:*", local.append)
+    receiver.register_function("flow:*", remote.append)
+    slowest = 0.0
+    sent = 0
+    stop = threading.Event()
+
+    def flow() -> None:  # about one message a millisecond, through the outage
+        nonlocal slowest, sent
+        while not stop.is_set():
+            started = time.perf_counter()
+            sender.twitter("flow:tick", sent)
+            slowest = max(slowest, time.perf_counter() - started)
+            sent += 1
+            time.sleep(0.001)
+
+    thread = threading.Thread(target=flow)
+    thread.start()
+    try:
+        assert wait_until(lambda: len(remote) > 100)
+        own_redis.stop()
+        assert wait_until(disconnected(sender, receiver), timeout=3), sender.backend.status()
+        lost_at = sent  # everything twittered from here on waits in the buffer
+        time.sleep(0.3)
+        status = sender.backend.status()
+        assert status["connected"] is False and status["last_error"]
+        assert status["buffered"] > 0
+        assert len(local) >= sent - 1  # in-process delivery carried on
+
+        own_redis.start()
+        assert wait_until(connected(sender, receiver), timeout=5), sender.backend.status()
+        time.sleep(0.2)
+    finally:
+        stop.set()
+        thread.join()
+
+    assert wait_until(lambda: sender.backend.status()["buffered"] == 0)
+    assert wait_until(lambda: remote and remote[-1].args[0] == sent - 1, timeout=5)
+    received = [m.args[0] for m in remote]
+    assert len(received) == len(set(received)), "a message arrived twice"
+    assert received == sorted(received)
+    assert set(range(lost_at, sent)) <= set(received), "a buffered message was lost"
+    assert [m.args[0] for m in local] == list(range(sent))
+    assert slowest < 0.05, f"a twitter took {slowest * 1000:.1f} ms during the outage"
+    assert sender.backend.status()["dropped"] == 0
+
+
+def test_buffer_bound_drops_the_oldest_counted_and_logged(own_redis, make_dispatcher, caplog):
+    sender = make_dispatcher(own_redis.url, BUFFER_SIZE=50)
+    receiver = make_dispatcher(own_redis.url)
+    remote: list[Message] = []
+    receiver.register_function("burst:*", remote.append)
+    own_redis.stop()
+    assert wait_until(disconnected(sender, receiver), timeout=3)
+
+    with caplog.at_level(logging.WARNING, logger="berrymq"):
+        for i in range(200):
+            sender.twitter("burst:item", i)
+        status = sender.backend.status()
+        assert (status["buffered"], status["dropped"]) == (50, 150)
+        assert wait_until(lambda: "dropped 150 message(s)" in caplog.text, timeout=3)
+
+        own_redis.start()
+        assert wait_until(lambda: len(remote) >= 50, timeout=5)
+    time.sleep(0.1)
+
+    assert [m.args[0] for m in remote] == list(range(150, 200))  # the newest were kept
+    status = sender.backend.status()
+    assert (status["buffered"], status["dropped"], status["connected"]) == (0, 150, True)
+    assert "cannot reach Redis" in caplog.text and "reached Redis at" in caplog.text
+
+
+def test_shared_queue_and_routes_come_back_after_a_restart(own_redis, make_dispatcher):
+    consumer, producer = make_dispatcher(own_redis.url), make_dispatcher(own_redis.url)
+    tasks = Queue("task:*", shared=True, dispatcher=consumer)
+    own_redis.stop()
+    assert wait_until(disconnected(consumer, producer), timeout=3)
+
+    started = time.monotonic()
+    with pytest.raises(Empty):
+        tasks.get(timeout=0.3)  # waits out its timeout, no connection error
+    assert time.monotonic() - started < 0.6
+    with pytest.raises(Empty):
+        tasks.get_nowait()
+    producer.twitter("task:run", "buffered while down")
+
+    own_redis.start()  # empty: the consumer's route is registered again on reconnecting
+    assert wait_until(connected(consumer, producer), timeout=5)
+
+    assert tasks.get(timeout=5).args == ("buffered while down",)
+
+
+def test_without_redis_twitter_carries_on_and_requests_keep_their_timeouts(make_dispatcher):
+    nowhere = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    dispatcher = make_dispatcher(nowhere, ready=False, CONNECT_TIMEOUT=0.2)
+    got: list[Message] = []
+    dispatcher.register_function("order:*", got.append)
+    backend = dispatcher.backend
+
+    started = time.monotonic()
+    for i in range(1000):
+        dispatcher.twitter("order:created", i)
+    assert time.monotonic() - started < 0.5
+    assert len(got) == 1000
+    assert not backend.ready(0.3)
+    status = backend.status()
+    assert (status["connected"], status["buffered"]) == (False, 1000)
+    assert "Error" in status["last_error"]
+
+    tasks = Queue("task:*", shared=True, dispatcher=dispatcher)  # does not raise
+    connection = Connection(
+        token=new_token(), principal="alice", style="queue", ttl=60, identifier="order:*"
+    )
+    for queue in (tasks, backend.connection_queue(connection)):
+        started = time.monotonic()
+        with pytest.raises(Empty):
+            queue.get(timeout=0.3)
+        assert time.monotonic() - started < 0.6
+    assert backend.accept_uid("uid-1", 60) is True
+    with pytest.raises(RedisUnavailable):
+        backend.open_connection(connection)
+
+
+def test_a_restarted_worker_loses_no_shared_queue_message(make_dispatcher, spawn):
+    here = make_dispatcher()
+    first = spawn()
+    first.call("queue", name="tasks", pattern="task:*", shared=True)
+    assert first.call("ready")["ready"]
+
+    for i in range(100):
+        here.twitter("task:run", i)
+    assert here.backend.flush()
+    taken_first = first.call("take", name="tasks", most=30)["args"]
+    first.kill()  # no goodbye: its route stays until its lease runs out
+
+    for i in range(100, 150):
+        here.twitter("task:run", i)
+    assert here.backend.flush()
+    second = spawn()
+    second.call("queue", name="tasks", pattern="task:*", shared=True)
+    taken_second = second.call("take", name="tasks", timeout=0.3)["args"]
+
+    assert len(taken_first) == 30
+    assert sorted(taken_first + taken_second) == list(range(150))
