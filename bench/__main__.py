@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from time import perf_counter
 
 from bench.report import CaseResult, render_json, render_table
-from bench.timing import Timing
+from bench.timing import Throughput, Timing
 
-CASES = ("dispatch", "routing", "queue", "memory")
+CASES = ("dispatch", "routing", "queue", "memory", "rpc", "redis", "peering")
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=",".join(CASES),
         help=f"comma-separated cases to run (default: all of {', '.join(CASES)})",
     )
-    parser.add_argument("--rounds", type=int, help="timed rounds per case (default 7, quick 3)")
+    parser.add_argument(
+        "--rounds", type=int, help="timed rounds per case (default 7, quick 3; rpc 5, quick 1)"
+    )
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     args = parser.parse_args(argv)
     args.only = [c.strip() for c in args.only.split(",") if c.strip()]
@@ -54,19 +56,48 @@ def main(argv: list[str] | None = None) -> int:
     rounds = args.rounds or plan.rounds
     try:
         import berrymq_django  # noqa: F401
-        from bench import dispatch, memory, queues
+        from bench import dispatch, memory, peering, queues, redis_throughput, rpc_http
     except ImportError as exc:
         print(f"bench: cannot import berrymq_django ({exc}); is the core written?", file=sys.stderr)
         return 2
 
     results: list[CaseResult] = []
     timings: dict[str, dict[str, Timing]] = {}
+    throughputs: dict[str, dict[str, Throughput]] = {}
+    skipped: dict[str, str] = {}
     timed = {"n": plan.n, "rounds": rounds, "warmup": plan.warmup}
     started = perf_counter()
     for case in CASES:
         if case not in args.only:
             continue
+        if case == "rpc" and (reason := rpc_http.unavailable()):
+            print(f"bench: skipping rpc: {reason}", file=sys.stderr, flush=True)
+            skipped[case] = reason
+            continue
+        if case == "redis" and (reason := redis_throughput.unavailable()):
+            print(f"bench: skipping redis: {reason}", file=sys.stderr, flush=True)
+            skipped[case] = reason
+            continue
         print(f"bench: running {case} ...", file=sys.stderr, flush=True)
+        if case == "redis":
+            redis_plan = redis_throughput.QUICK if args.quick else redis_throughput.FULL
+            if args.rounds:
+                redis_plan = replace(redis_plan, rounds=args.rounds)
+            case_results, case_timings = redis_throughput.run_redis(redis_plan)
+            results += case_results
+            timings[case] = case_timings
+            continue
+        if case == "rpc":
+            load = rpc_http.QUICK if args.quick else rpc_http.FULL
+            if args.rounds:
+                load = replace(load, rounds=args.rounds)
+            case_results, by_label = rpc_http.run_rpc(plan=load)
+            results += case_results
+            throughputs[case] = by_label
+            continue
+        if case == "peering":
+            results += peering.run_peering(plan=peering.QUICK if args.quick else peering.FULL)
+            continue
         if case == "memory":
             results.append(memory.run_memory(n=plan.memory_n))
             continue
@@ -81,9 +112,18 @@ def main(argv: list[str] | None = None) -> int:
     elapsed = perf_counter() - started
 
     if args.json:
-        print(render_json(results, timings, quick=args.quick, elapsed_s=elapsed))
+        print(
+            render_json(
+                results,
+                timings,
+                quick=args.quick,
+                elapsed_s=elapsed,
+                throughputs=throughputs,
+                skipped=skipped,
+            )
+        )
     else:
-        print(render_table(results, timings))
+        print(render_table(results, timings, throughputs, skipped))
         print(f"\ntotal {elapsed:.1f}s{'  (--quick: numbers are rough)' if args.quick else ''}")
     missed = [r.key for r in results if r.passed is False]
     return 1 if args.strict and missed else 0

@@ -5,6 +5,9 @@ times and returns the elapsed nanoseconds (measured with
 ``time.perf_counter_ns`` around its own loop, so setup stays outside).
 Writing the loop inside each contender keeps the per-op overhead the same for
 everyone: a ``for _ in repeat(None, n)`` with every name bound locally.
+
+HTTP contenders are loaded by an outside load generator instead (see
+``bench.rpc_http``); their rounds are kept here as a ``Throughput``.
 """
 
 from __future__ import annotations
@@ -88,3 +91,39 @@ def measure(
             # outside the timed region.
             gc.collect()
     return {label: Timing(label, n, tuple(times)) for label, times in per_op.items()}
+
+
+@dataclass(frozen=True)
+class Throughput:
+    """Requests per second of one HTTP contender over all rounds, from the load generator.
+
+    ``per_request`` is how many messages one request carries (0 for reference views
+    that carry none); latencies are the median round's, in microseconds.
+    ``cpu_us_per_request`` is the server's CPU time per request in its leanest
+    round (None where it cannot be read).
+    """
+
+    label: str
+    per_request: int
+    rounds_rps: tuple[float, ...]
+    requests: int
+    errors: int
+    latency_p50_us: float
+    latency_p99_us: float
+    cpu_us_per_request: float | None = None
+
+    @property
+    def best_rps(self) -> float:
+        return max(self.rounds_rps)
+
+    @property
+    def median_rps(self) -> float:
+        return statistics.median(self.rounds_rps)
+
+    @property
+    def best_mps(self) -> float | None:
+        return self.best_rps * self.per_request if self.per_request else None
+
+    @property
+    def median_mps(self) -> float | None:
+        return self.median_rps * self.per_request if self.per_request else None
