@@ -306,7 +306,9 @@ class Dispatcher:
         if self._dead:
             self._sweep()
         route = self._lookup(message.id)
-        if self._pool is None:
+        if message.reply_to is not None:
+            self._answer(route, message)  # a talk() from elsewhere: reply from here too
+        elif self._pool is None:
             self._deliver(route, message)
         else:
             self._pool.submit(self._deliver, route, message)
@@ -319,7 +321,11 @@ class Dispatcher:
         It is not handed back to the backend or the relays: the process that
         sent it already did that.
         """
-        self._deliver(self._lookup(message.id), message)
+        route = self._lookup(message.id)
+        if message.reply_to is not None:
+            self._answer(route, message)
+        else:
+            self._deliver(route, message)
 
     def _forward(self, message: Message) -> None:
         if self.backend.forwards:
@@ -387,13 +393,22 @@ class Dispatcher:
         """Call each follower of identifier; send each result to callback_identifier.
 
         Every result r goes out as twitter(callback_identifier, r,
-        in_reply_to=<the request's uid>). Return the results in follower order.
+        in_reply_to=<the request's uid>). Return the results of this process's
+        followers in follower order; followers in other processes (through a
+        shared backend or peers) reply by message only.
         """
         parse_identifier(callback_identifier)  # fail before anything is delivered
         if self._dead:
             self._sweep()
         route = self._lookup(identifier)
-        message = Message(identifier, args, kwargs, self.node_name)
+        message = Message(identifier, args, kwargs, self.node_name, reply_to=callback_identifier)
+        results = self._answer(route, message)
+        if route.forward:
+            self._forward(message)
+        return results
+
+    def _answer(self, route: Route, message: Message) -> list[Any]:
+        """Call the followers of a talk() request; send and return their results."""
         results = []
         for sub in route.subscriptions:
             try:
@@ -406,10 +421,9 @@ class Dispatcher:
                 results.append(sub.deliver(message) if sub.is_async else target(message))
             except Exception as exc:
                 self._failed(route, sub.deliver, message, exc)
-        if route.forward:
-            self._forward(message)
+        assert message.reply_to is not None
         for result in results:
-            self.twitter(callback_identifier, result, in_reply_to=message.uid)
+            self.twitter(message.reply_to, result, in_reply_to=message.uid)
         return results
 
     def _failed(self, route: Route, deliver: Deliver, message: Message, exc: Exception) -> None:

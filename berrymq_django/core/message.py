@@ -50,7 +50,7 @@ class Message:
 
     # Kept small on purpose: a million queued messages must stay under 250 MB,
     # so the parsed identifier is looked up (cached) rather than stored.
-    __slots__ = ("_kwargs", "_uid", "args", "id", "origin", "timestamp")
+    __slots__ = ("_kwargs", "_uid", "args", "id", "origin", "reply_to", "timestamp")
 
     id: str
     args: tuple[Any, ...]
@@ -65,6 +65,7 @@ class Message:
         origin: str,
         uid: str | None = None,
         timestamp: float | None = None,
+        reply_to: str | None = None,
     ) -> None:
         self.id = id
         self.args = args
@@ -73,6 +74,8 @@ class Message:
         self.origin = origin
         self._uid = uid
         self.timestamp = time() if timestamp is None else timestamp
+        # Set by talk(): followers anywhere send their results to this identifier.
+        self.reply_to = reply_to
 
     @classmethod
     def create(cls, identifier: str, *args: Any, origin: str = "", **kwargs: Any) -> Message:
@@ -118,7 +121,7 @@ class Message:
 
     def to_dict(self) -> dict[str, Any]:
         """Return the wire form: a JSON-safe dict when args and kwargs are."""
-        return {
+        data = {
             "id": self.id,
             "args": list(self.args),
             "kwargs": self.kwargs,
@@ -126,6 +129,9 @@ class Message:
             "origin": self.origin,
             "timestamp": self.timestamp,
         }
+        if self.reply_to is not None:
+            data["reply_to"] = self.reply_to
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Message:
@@ -152,8 +158,13 @@ class Message:
         timestamp = data.get("timestamp")
         if timestamp is not None and not isinstance(timestamp, int | float):
             raise TypeError(f"Message 'timestamp' must be a number, not {timestamp!r}.")
+        reply_to = data.get("reply_to")
+        if reply_to is not None:
+            if not isinstance(reply_to, str):
+                raise TypeError(f"Message 'reply_to' must be an identifier, not {reply_to!r}.")
+            parse_identifier(reply_to)
         parse_identifier(text)
-        return cls(text, tuple(args), kwargs, origin, uid, timestamp)
+        return cls(text, tuple(args), kwargs, origin, uid, timestamp, reply_to)
 
     def __repr__(self) -> str:
         return f"<Message {self.id!r} args={self.args!r} kwargs={self.kwargs!r}>"

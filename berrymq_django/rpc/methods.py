@@ -309,10 +309,18 @@ def _message(context: CallContext, data: Any, index: int) -> tuple[Message, str 
         raise refuse(".uid or .origin is too long.")
     if timestamp is not None and not math.isfinite(timestamp):
         timestamp = None
+    reply_to = data.get("reply_to")
+    if reply_to is not None:
+        if not isinstance(reply_to, str):
+            raise refuse(".reply_to must be an identifier.")
+        try:
+            _identifier(context, reply_to, f"{where}.reply_to")
+        except RPCError as exc:
+            raise refuse(f": {exc.message.removeprefix('Invalid params: ')}") from None
     uid = uid or None
     origin = origin or f"rpc:{context.principal}"
     # The sender's timestamp is kept: it is when the message was sent, not when it came in.
-    return Message(text, tuple(args), kwargs, origin, uid, timestamp), uid
+    return Message(text, tuple(args), kwargs, origin, uid, timestamp, reply_to), uid
 
 
 def _accept(context: CallContext, message: Message, uid: str | None) -> bool:

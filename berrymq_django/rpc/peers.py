@@ -128,6 +128,8 @@ def wire_form(message: Message) -> dict[str, Any]:
     kwargs = message.kwargs
     if kwargs:
         data["kwargs"] = kwargs
+    if message.reply_to is not None:
+        data["reply_to"] = message.reply_to
     return data
 
 

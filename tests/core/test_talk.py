@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from berrymq_django import Queue, register_function, talk
+from berrymq_django import Message, Queue, register_function, talk
 from berrymq_django.core.dispatcher import Dispatcher
 
 from . import Recorder
@@ -94,3 +94,23 @@ def test_talk_rejects_malformed_identifiers(request_id, callback_id):
     dispatcher.register_function("ok:ask", Recorder(result=1).fn)
     with pytest.raises(ValueError):
         dispatcher.talk(request_id, callback_id)
+
+
+def test_a_talk_request_from_elsewhere_is_answered_here():
+    """A request that arrives from another process or site carries its reply_to."""
+    dispatcher = Dispatcher()
+    dispatcher.register_function("price:ask", lambda m: m.args[0] * 2)
+    replies: list[Message] = []
+    dispatcher.register_function("price:quoted", replies.append)
+    request = Message("price:ask", (21,), None, "elsewhere", "uid-1", reply_to="price:quoted")
+
+    dispatcher.deliver(request)
+
+    assert [(r.args, r.kwargs) for r in replies] == [((42,), {"in_reply_to": "uid-1"})]
+
+
+def test_reply_to_travels_in_the_wire_form():
+    message = Message("price:ask", (1,), None, "here", reply_to="price:quoted")
+
+    assert Message.from_dict(message.to_dict()).reply_to == "price:quoted"
+    assert "reply_to" not in Message("a:b", (), None, "here").to_dict()
