@@ -280,15 +280,17 @@ def _message(context: CallContext, data: Any, index: int) -> tuple[Message, str 
     def refuse(problem: str) -> RPCError:
         return RPCError(INVALID_PARAMS, f"Invalid params: {where}{problem}", {"index": index})
 
+    def check_identifier(text: Any, field: str) -> str:
+        if not isinstance(text, str):
+            raise refuse(f".{field} must be a string identifier.")
+        try:
+            return _identifier(context, text, f"{where}.{field}")
+        except RPCError as exc:
+            raise refuse(f": {exc.message.removeprefix('Invalid params: ')}") from None
+
     if not isinstance(data, dict):
         raise refuse(" must be an object.")
-    text = data.get("id")
-    if not isinstance(text, str):
-        raise refuse(".id must be a string identifier.")
-    try:
-        _identifier(context, text, f"{where}.id")
-    except RPCError as exc:
-        raise refuse(f": {exc.message.removeprefix('Invalid params: ')}") from None
+    text = check_identifier(data.get("id"), "id")
     args = data.get("args")
     args = [] if args is None else args
     kwargs = data.get("kwargs")
@@ -311,12 +313,7 @@ def _message(context: CallContext, data: Any, index: int) -> tuple[Message, str 
         timestamp = None
     reply_to = data.get("reply_to")
     if reply_to is not None:
-        if not isinstance(reply_to, str):
-            raise refuse(".reply_to must be an identifier.")
-        try:
-            _identifier(context, reply_to, f"{where}.reply_to")
-        except RPCError as exc:
-            raise refuse(f": {exc.message.removeprefix('Invalid params: ')}") from None
+        check_identifier(reply_to, "reply_to")
     uid = uid or None
     origin = origin or f"rpc:{context.principal}"
     # The sender's timestamp is kept: it is when the message was sent, not when it came in.
