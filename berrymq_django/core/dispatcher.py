@@ -143,12 +143,9 @@ class Subscription:
 class Route:
     """The cached delivery plan for one identifier."""
 
-    __slots__ = ("delivers", "forward", "identifier", "subscriptions")
+    __slots__ = ("delivers", "forward", "subscriptions")
 
-    def __init__(
-        self, identifier: Identifier, subscriptions: tuple[Subscription, ...], forward: bool
-    ) -> None:
-        self.identifier = identifier
+    def __init__(self, subscriptions: tuple[Subscription, ...], forward: bool) -> None:
         self.subscriptions = subscriptions
         self.delivers = tuple(s.deliver for s in subscriptions)
         self.forward = forward
@@ -449,7 +446,7 @@ class Dispatcher:
             if route is None:
                 subs = self._registry.matching(ident)
                 forward = (self.backend.forwards or bool(self._relays)) and not ident.is_local
-                route = Route(ident, subs, forward)
+                route = Route(subs, forward)
                 if len(self._routes) >= _MAX_CACHED_ROUTES:
                     self._routes = {}
                 self._routes[identifier] = route
