@@ -1,0 +1,98 @@
+"""What the core needs from the world around it, as small protocols.
+
+The core never imports a backend, the rpc package or Django: it states what
+it needs here and is handed an implementation (by ``Dispatcher(backend=...)``,
+which the Django app fills from ``BERRYMQ["BACKEND"]``).
+
+    Backend = Transport + SharedStores     (what a Dispatcher is given)
+    Inbox                                  (what a Transport hands messages to)
+    Relay                                  (what carries messages to peer sites)
+    Store                                  (the buffer behind a pull Queue)
+
+``LocalBackend`` (core/local.py) implements Backend for one process and is
+the dispatcher's default.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from .identifier import Identifier
+    from .message import Message
+
+__all__ = ["Backend", "Inbox", "Relay", "SharedStores", "Store", "Transport"]
+
+
+class Store(Protocol):
+    """The buffer behind a pull Queue (``core.store.QueueStore`` or one in Redis)."""
+
+    maxsize: int
+
+    def put(self, message: Message) -> None: ...
+
+    def get(self, block: bool = True, timeout: float | None = None, consumer: Any = None) -> Message:
+        ...
+
+    def get_nowait(self) -> Message: ...
+
+    async def aget(self, timeout: float | None = None, consumer: Any = None) -> Message: ...
+
+    def qsize(self) -> int: ...
+
+    def full(self) -> bool: ...
+
+    def close(self) -> None: ...
+
+    def wake_all(self) -> None: ...
+
+
+class Inbox(Protocol):
+    """Where a transport hands the messages it brings in from other processes."""
+
+    def receive(self, message: Message) -> None:
+        """Deliver to this process's followers only; never hand it back to the transport."""
+        ...
+
+
+class Relay(Protocol):
+    """Something that carries non-local messages onward, such as a peer's link."""
+
+    def relay(self, message: Message) -> None: ...
+
+
+class Transport(Protocol):
+    """Carries non-local messages to the other processes that share it.
+
+    ``forwards`` is read once per route: a transport that carries nothing
+    (one process) says False and ``publish`` is never called, so it costs
+    nothing on the hot path. ``publish`` must not block on I/O.
+    """
+
+    forwards: bool
+
+    def bind(self, inbox: Inbox) -> None:
+        """Start handing messages from other processes to ``inbox.receive``."""
+        ...
+
+    def publish(self, message: Message) -> None: ...
+
+    def close(self) -> None:
+        """Flush within a bound, stop threads, release connections; idempotent."""
+        ...
+
+    def status(self) -> dict[str, Any]:
+        """Report health and counters (JSON-serialisable) for ``status`` and checks."""
+        ...
+
+
+class SharedStores(Protocol):
+    """Where the store behind ``Queue(identifier, shared=True)`` lives."""
+
+    def shared_store(self, identifier: Identifier, maxsize: int) -> Store:
+        """Return the store every shared Queue of identifier in every process takes from."""
+        ...
+
+
+class Backend(Transport, SharedStores, Protocol):
+    """What a Dispatcher is built with: a transport and a home for shared queues."""
