@@ -25,7 +25,6 @@ from .core.helpers import auto_twitter, twitter_exception
 from .core.identifier import Identifier
 from .core.message import Message
 from .core.queue import Empty, Queue
-from .transaction import twitter_on_commit
 
 __version__ = "0.1.0"
 
@@ -56,3 +55,13 @@ __all__ = [
     "twitter_on_commit",
     "unregister",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # twitter_on_commit needs django.db: import it on first use, so that
+    # ``import berrymq_django.core`` (which runs this file first) stays Django-free.
+    if name == "twitter_on_commit":
+        from .transaction import twitter_on_commit
+
+        return twitter_on_commit
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -28,11 +28,16 @@ class Store(Protocol):
     """The buffer behind a pull Queue (``core.store.QueueStore`` or one in Redis)."""
 
     maxsize: int
+    #: True once closed: waiting consumers stop, puts may be ignored.
+    closed: bool
+    #: Messages dropped because the store was full (oldest first).
+    dropped: int
 
     def put(self, message: Message) -> None: ...
 
-    def get(self, block: bool = True, timeout: float | None = None, consumer: Any = None) -> Message:
-        ...
+    def get(
+        self, block: bool = True, timeout: float | None = None, consumer: Any = None
+    ) -> Message: ...
 
     def get_nowait(self) -> Message: ...
 

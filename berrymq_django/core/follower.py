@@ -16,8 +16,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from .dispatcher import Guard
 from .identifier import Identifier
+from .subscription import Guard
 
 __all__ = ["Follower", "FollowerMixin", "following", "following_function"]
 

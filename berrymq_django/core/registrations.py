@@ -1,0 +1,270 @@
+"""Registrations: the subscriptions of a dispatcher, their index and the route cache.
+
+The Dispatcher inherits this half: who follows what, decided at
+registration. Subscribing and unsubscribing take ``self._lock`` and drop the
+route cache; routes are built under the lock and read without it (see the
+dispatcher's module docstring for the rule). Weak references (method
+followers, queues) are cleaned up lazily: their callback only sets
+``self._dead``, and the next send or subscribe sweeps.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from .identifier import Identifier, parse_identifier
+from .subscription import Guard, Registry, Route, Subscription, dotted_name
+
+if TYPE_CHECKING:
+    from .contracts import Store
+
+__all__ = ["Registrations"]
+
+# The route cache is keyed by the identifier text as sent; remote senders
+# could invent endless identifiers, so the cache is bounded.
+_MAX_CACHED_ROUTES = 10_000
+
+
+class Registrations:
+    """Followers and queues by pattern, with a bounded cache of routes by identifier."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._registry = Registry()
+        self._routes: dict[str, Route] = {}
+        self._seq = 0
+        self._dead = False
+        self._shared: dict[str, Subscription] = {}
+
+    def _forwarding(self) -> bool:
+        """Whether non-local messages go beyond this process; the caller holds the lock."""
+        return False
+
+    def shared_store_for(self, identifier: Identifier, maxsize: int) -> Store:
+        """Make the store behind shared Queues of identifier (the backend's)."""
+        raise NotImplementedError
+
+    # -- routing ------------------------------------------------------------
+
+    def _lookup(self, identifier: str) -> Route:
+        """Return the cached route, building it on a miss (twitter() inlines this)."""
+        try:
+            return self._routes[identifier]
+        except (KeyError, TypeError):
+            return self._route(identifier)
+
+    def _route(self, identifier: str) -> Route:
+        ident = parse_identifier(identifier)  # raises TypeError/ValueError naming the value
+        with self._lock:
+            route = self._routes.get(identifier)
+            if route is None:
+                subs = self._registry.matching(ident)
+                forward = (self._forwarding()) and not ident.is_local
+                route = Route(subs, forward)
+                if len(self._routes) >= _MAX_CACHED_ROUTES:
+                    self._routes = {}
+                self._routes[identifier] = route
+            return route
+
+    def _invalidate(self) -> None:
+        """Drop every cached route; the caller holds self._lock."""
+        self._routes = {}
+
+    def _on_dead(self, _ref: object) -> None:
+        # Runs inside the garbage collector: set a flag, touch nothing else.
+        self._dead = True
+
+    def _sweep(self) -> None:
+        with self._lock:
+            self._sweep_locked()
+
+    def _sweep_locked(self) -> None:
+        """Drop subscriptions whose owners were collected; the caller holds self._lock."""
+        self._dead = False
+        dead = [s for s in self._registry.subscriptions.values() if not s.alive]
+        for sub in dead:
+            self._registry.remove(sub)
+        self._shared = {k: s for k, s in self._shared.items() if s.alive}
+        self._invalidate()
+
+    # -- subscribing --------------------------------------------------------
+
+    def _add(self, sub_factory: Callable[[int], Subscription]) -> Subscription:
+        with self._lock:
+            if self._dead:
+                self._sweep_locked()
+            self._seq += 1
+            sub = sub_factory(self._seq)
+            self._registry.add(sub)
+            self._invalidate()
+        return sub
+
+    def register_function(
+        self,
+        identifier: str | Identifier,
+        fn: Callable[..., Any],
+        guard_condition: Guard | None = None,
+    ) -> Callable[..., Any]:
+        """Make fn (held strongly) receive messages matching identifier; return fn."""
+        pattern = Identifier(identifier)
+        _check_callable(fn, "follower")
+        _check_guard(guard_condition)
+        self._add(
+            lambda seq: Subscription(
+                pattern, seq, "function", dotted_name(fn), func=fn, guard=guard_condition
+            )
+        )
+        return fn
+
+    def register_method(
+        self,
+        identifier: str | Identifier,
+        bound_method: Callable[..., Any],
+        guard_condition: Guard | None = None,
+    ) -> Callable[..., Any]:
+        """Make a bound method receive messages; its instance is held weakly."""
+        pattern = Identifier(identifier)
+        if not hasattr(bound_method, "__self__") or not hasattr(bound_method, "__func__"):
+            raise TypeError(
+                f"register_method() needs a bound method, not {bound_method!r}; "
+                "use register_function() for plain functions."
+            )
+        _check_guard(guard_condition)
+        ref = weakref.WeakMethod(bound_method, self._on_dead)
+        self._add(
+            lambda seq: Subscription(
+                pattern,
+                seq,
+                "method",
+                dotted_name(bound_method),
+                owners=[ref],
+                guard=guard_condition,
+            )
+        )
+        return bound_method
+
+    def unregister(self, fn_or_method: Callable[..., Any]) -> bool:
+        """Remove every subscription of a function or bound method; return whether any existed."""
+        with self._lock:
+            found = [
+                s
+                for s in self._registry.subscriptions.values()
+                if s.kind != "queue" and _same_callable(s.resolve(), fn_or_method)
+            ]
+            for sub in found:
+                self._registry.remove(sub)
+            if found:
+                self._invalidate()
+        return bool(found)
+
+    def subscribe_queue(self, queue: Any, identifier: Identifier, store: Store) -> Subscription:
+        """Subscribe a queue's store; the subscription lives while the queue object does."""
+        ref = weakref.ref(queue, self._on_dead)
+        return self._add(
+            lambda seq: Subscription(
+                identifier, seq, "queue", f"Queue({str(identifier)!r})", owners=[ref], store=store
+            )
+        )
+
+    def shared_store(self, queue: Any, identifier: Identifier, maxsize: int) -> Store:
+        """Return the one store shared by every shared Queue of identifier, subscribing it once.
+
+        The backend is asked outside the lock (it may do I/O); if two queues
+        race, the first subscription wins and the other store is closed.
+        """
+        key = identifier.text
+        ref = weakref.ref(queue, self._on_dead)
+        joined = self._join_shared(key, ref)
+        if joined is not None:
+            return joined
+        store = self.shared_store_for(identifier, maxsize)
+        label = f"Queue({key!r}, shared=True)"
+        with self._lock:
+            if self._dead:
+                self._sweep_locked()
+            sub = self._shared.get(key)
+            if sub is not None and sub.alive and sub.store is not None:
+                sub.add_owner(ref)  # another queue won the race
+                winner = sub.store
+            else:
+                self._seq += 1
+                sub = Subscription(identifier, self._seq, "queue", label, owners=[ref], store=store)
+                self._registry.add(sub)
+                self._shared[key] = sub
+                self._invalidate()
+                return store
+        store.close()
+        return winner
+
+    def _join_shared(self, key: str, ref: weakref.ref[Any]) -> Store | None:
+        with self._lock:
+            if self._dead:
+                self._sweep_locked()
+            sub = self._shared.get(key)
+            if sub is None or not sub.alive or sub.store is None:
+                return None
+            sub.add_owner(ref)
+            return sub.store
+
+    def unsubscribe_queue(self, queue: Any) -> bool:
+        """Stop delivering to queue; return whether its store lost its last consumer.
+
+        A shared store stays subscribed while other queues use it.
+        """
+        emptied = False
+        with self._lock:
+            for sub in list(self._registry.subscriptions.values()):
+                if sub.kind != "queue" or not sub.owned_by(queue):
+                    continue
+                if sub.drop_owner(queue):
+                    self._registry.remove(sub)
+                    self._shared.pop(sub.pattern.text, None)
+                    emptied = True
+            self._invalidate()
+        return emptied
+
+    # -- introspection and isolation ----------------------------------------
+
+    def subscriptions(self) -> list[Subscription]:
+        """Return the live subscriptions in registration order."""
+        with self._lock:
+            return [s for s in self._registry.subscriptions.values() if s.alive]
+
+    def show_followers(self) -> list[str]:
+        """Return one line per subscription: "pattern -> dotted.name (kind)"."""
+        return [f"{s.pattern} -> {s.label} ({s.kind})" for s in self.subscriptions()]
+
+    def show_network(self) -> str:
+        """Return the follower network as Graphviz DOT source."""
+        subs = self.subscriptions()
+        lines = ["digraph berrymq {", "  rankdir=LR;", "  node [fontname=Helvetica];"]
+        for text in dict.fromkeys(str(s.pattern) for s in subs):
+            lines.append(f"  {_dot(text)} [shape=box, style=rounded];")
+        for sub in subs:
+            shape = "cylinder" if sub.kind == "queue" else "ellipse"
+            lines.append(f"  {_dot(sub.label)} [shape={shape}];")
+            lines.append(f"  {_dot(str(sub.pattern))} -> {_dot(sub.label)};")
+        lines.append("}")
+        return "\n".join(lines) + "\n"
+
+
+def _same_callable(a: Any, b: Any) -> bool:
+    return a is b or (a is not None and hasattr(a, "__self__") and a == b)
+
+
+def _check_callable(fn: Any, what: str) -> None:
+    if not callable(fn):
+        raise TypeError(f"A berryMQ {what} must be callable, not {fn!r}.")
+
+
+def _check_guard(guard: Any) -> None:
+    if guard is not None and not callable(guard):
+        raise TypeError(f"guard_condition must be a callable taking the message, not {guard!r}.")
+
+
+def _dot(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'

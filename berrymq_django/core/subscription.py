@@ -1,0 +1,226 @@
+"""Subscriptions, routes and the registry that finds them.
+
+A ``Subscription`` is one follower or queue subscribed to a pattern. What a
+delivery to it needs is decided once, at registration (Django's Signal does
+the same with ``is_async``): whether it is async, whether it is guarded, and
+so the one callable, ``deliver``, that carries the single delivery rule:
+
+    resolve the target (a collected owner means skip),
+    ask the guard (False means skip),
+    call it (an async follower is run to completion from sync code).
+
+``deliver(message)`` returns the follower's result, or ``SKIPPED``. It never
+catches: the dispatcher decides what a failure means, in one place. The
+async twin ``adeliver`` applies the same rule and awaits an async target.
+
+A ``Route`` is the cached delivery plan for one identifier; the ``Registry``
+finds the subscriptions matching an identifier through an index by
+(namespace, name, action), never by scanning every follower.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Final, Literal
+
+from asgiref.sync import async_to_sync, iscoroutinefunction
+
+from .identifier import WILDCARD, Identifier
+
+if TYPE_CHECKING:
+    from .contracts import Store
+    from .message import Message
+
+__all__ = ["SKIPPED", "Guard", "Kind", "Registry", "Route", "Subscription", "dotted_name"]
+
+Kind = Literal["function", "method", "queue"]
+Guard = Callable[["Message"], Any]
+
+
+class _Skipped:
+    """What deliver() returns when a follower's owner is gone or its guard said no."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "SKIPPED"
+
+
+SKIPPED: Final = _Skipped()
+
+
+def dotted_name(obj: Any) -> str:
+    """Return module.qualname of a function, method or class, for logs and tools."""
+    func = getattr(obj, "__func__", obj)
+    module = getattr(func, "__module__", None) or "?"
+    qualname = getattr(func, "__qualname__", None) or type(obj).__qualname__
+    return f"{module}.{qualname}"
+
+
+class Subscription:
+    """One follower or queue subscribed to a pattern; decided once at registration."""
+
+    __slots__ = (
+        "_func",
+        "_owners",
+        "deliver",
+        "guard",
+        "is_async",
+        "kind",
+        "label",
+        "pattern",
+        "seq",
+        "store",
+    )
+
+    def __init__(
+        self,
+        pattern: Identifier,
+        seq: int,
+        kind: Kind,
+        label: str,
+        *,
+        func: Callable[..., Any] | None = None,
+        owners: list[weakref.ref[Any]] | None = None,
+        guard: Guard | None = None,
+        store: Store | None = None,
+    ) -> None:
+        self.pattern = pattern
+        self.seq = seq
+        self.kind = kind
+        self.label = label
+        self.guard = guard
+        self.store = store
+        self._func = func  # a function held strongly, or None
+        self._owners = owners  # weak references keeping this subscription alive
+        self.deliver: Callable[[Message], Any]
+        if store is not None:
+            self.is_async = False
+            self.deliver = store.put  # returns None: a queue is never a talk() answer
+            return
+        target = self.resolve()
+        self.is_async = target is not None and iscoroutinefunction(target)
+        if func is not None and guard is None and not self.is_async:
+            self.deliver = func  # the common case: no wrapper at all
+        else:
+            self.deliver = self._guarded
+
+    def _guarded(self, message: Message) -> Any:
+        target = self._target(message)
+        if target is None:
+            return SKIPPED
+        if self.is_async:
+            return async_to_sync(target)(message)
+        return target(message)
+
+    async def adeliver(self, message: Message) -> Any:
+        """Apply the same rule as ``deliver`` and await an async target."""
+        if not self.is_async:
+            return self.deliver(message)
+        target = self._target(message)
+        if target is None:
+            return SKIPPED
+        return await target(message)
+
+    def _target(self, message: Message) -> Callable[..., Any] | None:
+        target = self.resolve()
+        if target is None or (self.guard is not None and not self.guard(message)):
+            return None
+        return target
+
+    def resolve(self) -> Callable[..., Any] | None:
+        """Return the callable to invoke, or None once its owner is gone."""
+        if self._func is not None:
+            return self._func
+        if self.store is not None:
+            return self.store.put
+        assert self._owners is not None
+        return self._owners[0]()
+
+    @property
+    def alive(self) -> bool:
+        owners = self._owners
+        return owners is None or any(ref() is not None for ref in owners)
+
+    def add_owner(self, ref: weakref.ref[Any]) -> None:
+        """Keep this subscription alive while ref's object lives too (shared queues)."""
+        assert self._owners is not None
+        self._owners.append(ref)
+
+    def drop_owner(self, owner: Any) -> bool:
+        """Forget owner (and collected owners); return whether none is left."""
+        owners = self._owners
+        if owners is None:
+            return False
+        owners[:] = [r for r in owners if (o := r()) is not None and o is not owner]
+        return not owners
+
+    def owned_by(self, owner: Any) -> bool:
+        return self._owners is not None and any(r() is owner for r in self._owners)
+
+    def __repr__(self) -> str:
+        return f"<Subscription {self.pattern} -> {self.label} ({self.kind})>"
+
+
+class Route:
+    """The cached delivery plan for one identifier."""
+
+    __slots__ = ("delivers", "forward", "subscriptions")
+
+    def __init__(self, subscriptions: tuple[Subscription, ...], forward: bool) -> None:
+        self.subscriptions = subscriptions
+        self.delivers = tuple(s.deliver for s in subscriptions)
+        self.forward = forward
+
+
+class Registry:
+    """Subscriptions in registration order plus an index by (namespace, name, action).
+
+    Index keys put the wildcard in place, so a concrete identifier finds its
+    candidates with four lookups: exact, name:*, *:action and *:*. Not
+    thread-safe: the dispatcher holds its lock around every call.
+    """
+
+    __slots__ = ("index", "subscriptions")
+
+    def __init__(self) -> None:
+        self.subscriptions: dict[int, Subscription] = {}
+        self.index: dict[tuple[str | None, str, str], list[Subscription]] = {}
+
+    def add(self, sub: Subscription) -> None:
+        self.subscriptions[sub.seq] = sub
+        p = sub.pattern
+        self.index.setdefault((p.namespace, p.name, p.action), []).append(sub)
+
+    def remove(self, sub: Subscription) -> None:
+        if self.subscriptions.pop(sub.seq, None) is None:
+            return
+        p = sub.pattern
+        key = (p.namespace, p.name, p.action)
+        bucket = self.index[key]
+        bucket.remove(sub)
+        if not bucket:
+            del self.index[key]
+
+    def matching(self, ident: Identifier) -> tuple[Subscription, ...]:
+        """Return the subscriptions whose pattern matches ident, in registration order."""
+        if ident.has_wildcard:
+            # A wildcard send ("*:created") is rare: scan, the route is cached anyway.
+            found = [s for s in self.subscriptions.values() if s.pattern.matches(ident)]
+        else:
+            ns, name, action = ident.namespace, ident.name, ident.action
+            found = []
+            for key in (
+                (ns, name, action),
+                (ns, name, WILDCARD),
+                (ns, WILDCARD, action),
+                (ns, WILDCARD, WILDCARD),
+            ):
+                found.extend(self.index.get(key, ()))
+            found.sort(key=_by_seq)
+        return tuple(found)
+
+
+def _by_seq(sub: Subscription) -> int:
+    return sub.seq
