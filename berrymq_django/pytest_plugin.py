@@ -72,6 +72,29 @@ def _berrymq_marker(request: pytest.FixtureRequest) -> Iterator[None]:
         default_dispatcher.raise_errors = saved
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """Under raise_errors, fail a test whose followers failed where the sender did not wait.
+
+    Those errors (on the delivery pool, in messages from other processes) are
+    logged and counted, never raised into the test: without this a test
+    marked raise_errors would pass while a follower fails.
+    """
+    marker = item.get_closest_marker("berrymq")
+    if marker is None or not marker.kwargs.get("raise_errors"):
+        return (yield)
+    errors_before = default_dispatcher.error_count
+    result = yield
+    contained = default_dispatcher.error_count - errors_before
+    if contained > 0:
+        pytest.fail(
+            f"{contained} berryMQ follower error(s) were raised where the sender does not "
+            "wait (MULTIPLICITY > 0, or from another process); see the log above.",
+            pytrace=False,
+        )
+    return result
+
+
 @pytest.fixture
 def berrymq_dispatcher() -> Iterator[Dispatcher]:
     """Yield the default dispatcher with no followers; what the test registers goes after it."""

@@ -257,3 +257,36 @@ def test_plugin_can_be_disabled(pytester: pytest.Pytester, monkeypatch: pytest.M
     result = pytester.runpytest_subprocess("-p", "no:berrymq", "-p", "no:django", timeout=120)
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*fixture 'berrymq_messages' not found*"])
+
+
+POOL_TESTS = '''
+import pytest
+from berrymq_django import following_function, set_multiplicity, twitter
+
+
+@pytest.mark.berrymq(raise_errors=True)
+def test_follower_fails_on_the_pool(berrymq_dispatcher):
+    @following_function("boom:*")
+    def boom(message):
+        raise RuntimeError("kaboom on the pool")
+
+    set_multiplicity(2)
+    try:
+        twitter("boom:now")  # returns at once: the error happens on the pool
+    finally:
+        set_multiplicity(0)
+'''
+
+
+def test_marker_fails_a_test_whose_follower_failed_on_the_pool(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DJANGO_SETTINGS_MODULE", "inner_settings")
+    pytester.makepyfile(
+        inner_settings='SECRET_KEY = "x"\nINSTALLED_APPS = ["rest_framework", "berrymq_django"]\n',
+        test_pool=POOL_TESTS,
+    )
+    pytester.makeini("[pytest]\naddopts = -p no:cacheprovider\n")
+    result = pytester.runpytest_subprocess("-v", timeout=120)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*1 berryMQ follower error(s) were raised where the sender*"])
