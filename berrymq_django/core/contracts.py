@@ -5,6 +5,7 @@ it needs here and is handed an implementation (by ``Dispatcher(backend=...)``,
 which the Django app fills from ``BERRYMQ["BACKEND"]``).
 
     Backend = Transport + SharedStores     (what a Dispatcher is given)
+    GroupTransport                         (optional: runs follower groups across processes)
     Inbox                                  (what a Transport hands messages to)
     Relay                                  (what carries messages to peer sites)
     Store                                  (the buffer behind a pull Queue)
@@ -21,7 +22,15 @@ if TYPE_CHECKING:
     from .identifier import Identifier
     from .message import Message
 
-__all__ = ["Backend", "Inbox", "Relay", "SharedStores", "Store", "Transport"]
+__all__ = [
+    "Backend",
+    "GroupTransport",
+    "Inbox",
+    "Relay",
+    "SharedStores",
+    "Store",
+    "Transport",
+]
 
 
 class Store(Protocol):
@@ -57,6 +66,10 @@ class Inbox(Protocol):
 
     def receive(self, message: Message) -> None:
         """Deliver to this process's followers only; never hand it back to the transport."""
+        ...
+
+    def receive_group(self, group: str, message: Message) -> int:
+        """Run this process's members of group on message; see GroupTransport."""
         ...
 
 
@@ -96,6 +109,28 @@ class SharedStores(Protocol):
 
     def shared_store(self, identifier: Identifier, maxsize: int) -> Store:
         """Return the store every shared Queue of identifier in every process takes from."""
+        ...
+
+
+class GroupTransport(Transport, Protocol):
+    """A transport that hands each grouped message to one process of the deployment.
+
+    A transport with ``distributes_groups = True`` takes over grouped
+    followers: routes leave them out, the dispatcher tells it which groups
+    this process has members in, and for each message matching a group it
+    calls ``inbox.receive_group(group, message)`` in exactly one process
+    (retrying on ``FollowerFailed``, then keeping it as a dead letter).
+    Without the capability, grouped followers run like any other.
+    """
+
+    distributes_groups: bool
+
+    def join_group(self, group: str, pattern: Identifier) -> None:
+        """This process has a member of group following pattern (called outside locks)."""
+        ...
+
+    def leave_group(self, group: str, pattern: Identifier) -> None:
+        """The last member of group following pattern in this process is gone."""
         ...
 
 

@@ -37,14 +37,13 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import threading
-import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from asgiref.sync import sync_to_async
 
+from .exceptions import FollowerFailed
 from .identifier import Identifier, parse_identifier
 from .lifecycle import lifecycle
 from .local import LocalBackend
@@ -54,7 +53,7 @@ from .registrations import Registrations
 from .subscription import SKIPPED, Registry, Route, Subscription, dotted_name
 
 if TYPE_CHECKING:
-    from .contracts import Backend, Relay, Store
+    from .contracts import Backend, GroupTransport, Relay, Store
 
 __all__ = ["Dispatcher", "default_node_name", "dotted_name"]
 
@@ -88,7 +87,6 @@ class Dispatcher(Registrations):
         self.error_count = 0
         self.backend: Backend = backend if backend is not None else LocalBackend()
         self.backend.bind(self)
-        _live.add(self)
 
     # -- configuration ------------------------------------------------------
 
@@ -113,6 +111,9 @@ class Dispatcher(Registrations):
             old.close()
             with self._lock:
                 self._invalidate()
+                joins = [(g, Identifier(p)) for g, p in self._members]
+            for group, pattern in joins:  # the new backend learns this process's groups
+                self._join_group(group, pattern)
 
     def set_multiplicity(self, n: int) -> None:
         """Deliver on a pool of n threads (twitter returns at once); 0: deliver in the caller.
@@ -192,7 +193,38 @@ class Dispatcher(Registrations):
         else:
             self._run(route, message, False)
 
-    deliver = receive  # the name transports used before receive(); kept while they move
+    def receive_group(self, group: str, message: Message) -> int:
+        """Run this process's members of group that match message; return how many ran.
+
+        A backend that distributes groups calls this in the one process that
+        took the message. 0 means no member here (the backend may hand the
+        message to another process). A talk() request is answered as usual.
+        Raises ``FollowerFailed`` (the follower's exception as its cause)
+        when a member raised, after every member had its turn; the error is
+        also logged and counted, as on every path.
+        """
+        if self._dead:
+            self._sweep()
+        members = tuple(
+            s for s in self._registry.matching(parse_identifier(message.id)) if s.group == group
+        )
+        failure: Exception | None = None
+        results: list[Any] = []
+        for sub in members:
+            try:
+                result = sub.deliver(message)
+            except Exception as exc:
+                self._failed(sub, message, exc, False)
+                failure = exc
+                continue
+            if result is not SKIPPED:
+                results.append(result)
+        if message.reply_to is not None:
+            for result in results:
+                self.twitter(message.reply_to, result, in_reply_to=message.uid)
+        if failure is not None:
+            raise FollowerFailed(group, message.id, failure) from failure
+        return len(members)
 
     async def atwitter(self, identifier: str, /, *args: Any, **kwargs: Any) -> Message:
         """Send from async code: await async followers, run sync ones in a thread."""
@@ -313,7 +345,9 @@ class Dispatcher(Registrations):
         with self._lock:
             self._registry = Registry()
             self._shared = {}
+            self._recount_members_locked()
             self._invalidate()
+        self._apply_group_changes()
         self.error_count = 0
 
     @contextmanager
@@ -322,18 +356,33 @@ class Dispatcher(Registrations):
         with self._lock:
             saved = (self._registry, self._shared, self.error_count, self.raise_errors)
             self._registry, self._shared = Registry(), {}
+            self._recount_members_locked()
             self._invalidate()
+        self._apply_group_changes()
         try:
             yield self
         finally:
             with self._lock:
                 self._registry, self._shared, self.error_count, self.raise_errors = saved
+                self._recount_members_locked()
                 self._invalidate()
+            self._apply_group_changes()
 
     # -- what Registrations asks ----------------------------------------------
 
     def _forwarding(self) -> bool:
         return self.backend.forwards or bool(self._relays)
+
+    def _distributes_groups(self) -> bool:
+        return bool(getattr(self.backend, "distributes_groups", False))
+
+    def _join_group(self, group: str, pattern: Identifier) -> None:
+        if self._distributes_groups():
+            cast("GroupTransport", self.backend).join_group(group, pattern)
+
+    def _leave_group(self, group: str, pattern: Identifier) -> None:
+        if self._distributes_groups():
+            cast("GroupTransport", self.backend).leave_group(group, pattern)
 
     def shared_store_for(self, identifier: Identifier, maxsize: int) -> Store:
         return self.backend.shared_store(identifier, maxsize)
@@ -341,33 +390,6 @@ class Dispatcher(Registrations):
     # -- fork ---------------------------------------------------------------
 
     def _after_fork_in_child(self) -> None:
-        self._lock = threading.Lock()  # the parent's was held across the fork
+        super()._after_fork_in_child()
         if not self._named:
             self.node_name = default_node_name()  # the child is another node
-
-
-# Every dispatcher, for the fork hooks: a fork waits for each lock, so no
-# child inherits one held by a thread that does not exist there.
-_live: weakref.WeakSet[Dispatcher] = weakref.WeakSet()
-
-
-def _before_fork() -> None:
-    for dispatcher in list(_live):
-        dispatcher._lock.acquire()
-
-
-def _after_fork_in_parent() -> None:
-    for dispatcher in list(_live):
-        dispatcher._lock.release()
-
-
-def _after_fork_in_child() -> None:
-    for dispatcher in list(_live):
-        dispatcher._after_fork_in_child()
-
-
-os.register_at_fork(
-    before=_before_fork,
-    after_in_parent=_after_fork_in_parent,
-    after_in_child=_after_fork_in_child,
-)

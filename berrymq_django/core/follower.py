@@ -17,13 +17,13 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from .identifier import Identifier
-from .subscription import Guard
+from .subscription import Guard, check_group
 
 __all__ = ["Follower", "FollowerMixin", "following", "following_function"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-# Set on a decorated function: a list of (pattern, guard) it follows.
+# Set on a decorated function: a list of (pattern, guard, group) it follows.
 MARK = "__berrymq_following__"
 # Set on a Follower class: the instance-method followings, decided once per class.
 _INSTANCE_FOLLOWINGS = "_berrymq_instance_followings"
@@ -35,35 +35,46 @@ def _dispatcher() -> Any:
     return default_dispatcher
 
 
-def following_function(identifier: str, guard_condition: Guard | None = None) -> Callable[[F], F]:
-    """Register the decorated function as a follower of identifier and return it unchanged."""
+def following_function(
+    identifier: str, guard_condition: Guard | None = None, *, group: str | None = None
+) -> Callable[[F], F]:
+    """Register the decorated function as a follower of identifier and return it unchanged.
+
+    ``group`` makes it a member of a follower group: each matching message is
+    handled once per deployment (see register_function).
+    """
     pattern = Identifier(identifier)  # a bad identifier fails at decoration time
+    check_group(group)
 
     def decorator(fn: F) -> F:
-        _dispatcher().register_function(pattern, fn, guard_condition)
+        _dispatcher().register_function(pattern, fn, guard_condition, group=group)
         return fn
 
     return decorator
 
 
-def following(identifier: str, guard_condition: Guard | None = None) -> Callable[[F], F]:
+def following(
+    identifier: str, guard_condition: Guard | None = None, *, group: str | None = None
+) -> Callable[[F], F]:
     """Mark a method of a Follower class as a follower of identifier.
 
     Works on instance methods, classmethods and staticmethods, on either
-    side of the @classmethod/@staticmethod line.
+    side of the @classmethod/@staticmethod line. ``group`` as for
+    following_function.
     """
     pattern = Identifier(identifier)
+    check_group(group)
 
     def decorator(method: F) -> F:
         func = getattr(method, "__func__", method)  # under a classmethod/staticmethod
         marks = func.__dict__.setdefault(MARK, [])
-        marks.append((pattern, guard_condition))
+        marks.append((pattern, guard_condition, group))
         return method
 
     return decorator
 
 
-def _marks(attr: Any) -> list[tuple[Identifier, Guard | None]]:
+def _marks(attr: Any) -> list[tuple[Identifier, Guard | None, str | None]]:
     func = getattr(attr, "__func__", attr)
     return getattr(func, MARK, None) or []
 
@@ -71,7 +82,7 @@ def _marks(attr: Any) -> list[tuple[Identifier, Guard | None]]:
 def _prepare_class(cls: type) -> None:
     """Register cls's own class/static followings; remember its instance followings."""
     dispatcher = _dispatcher()
-    instance_followings: list[tuple[str, Identifier, Guard | None]] = []
+    instance_followings: list[tuple[str, Identifier, Guard | None, str | None]] = []
     seen: set[str] = set()
     for klass in cls.__mro__:
         for name, attr in vars(klass).items():
@@ -85,13 +96,13 @@ def _prepare_class(cls: type) -> None:
                 if klass is not cls:
                     continue  # registered when klass itself was created
                 bound = getattr(cls, name)
-                for pattern, guard in marks:
+                for pattern, guard, group in marks:
                     if isinstance(attr, staticmethod):
-                        dispatcher.register_function(pattern, bound, guard)
+                        dispatcher.register_function(pattern, bound, guard, group=group)
                     else:
-                        dispatcher.register_method(pattern, bound, guard)
+                        dispatcher.register_method(pattern, bound, guard, group=group)
             else:
-                instance_followings.extend((name, pattern, guard) for pattern, guard in marks)
+                instance_followings.extend((name, *mark) for mark in marks)
     setattr(cls, _INSTANCE_FOLLOWINGS, tuple(instance_followings))
 
 
@@ -100,8 +111,8 @@ def _register_instance(instance: object) -> None:
     if not followings:
         return
     dispatcher = _dispatcher()
-    for name, pattern, guard in followings:
-        dispatcher.register_method(pattern, getattr(instance, name), guard)
+    for name, pattern, guard, group in followings:
+        dispatcher.register_method(pattern, getattr(instance, name), guard, group=group)
 
 
 class Follower(type):

@@ -10,13 +10,22 @@ followers, queues) are cleaned up lazily: their callback only sets
 
 from __future__ import annotations
 
+import os
 import threading
 import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .identifier import Identifier, parse_identifier
-from .subscription import Guard, Registry, Route, Subscription, dotted_name
+from .subscription import (
+    Guard,
+    Registry,
+    Route,
+    Subscription,
+    check_group,
+    dotted_name,
+    network_dot,
+)
 
 if TYPE_CHECKING:
     from .contracts import Store
@@ -38,10 +47,29 @@ class Registrations:
         self._seq = 0
         self._dead = False
         self._shared: dict[str, Subscription] = {}
+        # Follower groups: members per (group, pattern text), and the joins (True)
+        # and leaves (False) still to tell the backend, outside the lock.
+        self._members: dict[tuple[str, str], int] = {}
+        self._group_changes: list[tuple[bool, str, Identifier]] = []
+        _live.add(self)
 
     def _forwarding(self) -> bool:
         """Whether non-local messages go beyond this process; the caller holds the lock."""
         return False
+
+    def _distributes_groups(self) -> bool:
+        """Whether another part (the backend) runs grouped followers; the caller holds the lock.
+
+        When it does, routes leave grouped followers out: the backend hands
+        each message to one process per group (``receive_group``).
+        """
+        return False
+
+    def _join_group(self, group: str, pattern: Identifier) -> None:
+        """Tell the backend this process has a member of group following pattern."""
+
+    def _leave_group(self, group: str, pattern: Identifier) -> None:
+        """Tell the backend the last member of group following pattern here is gone."""
 
     def shared_store_for(self, identifier: Identifier, maxsize: int) -> Store:
         """Make the store behind shared Queues of identifier (the backend's)."""
@@ -62,7 +90,9 @@ class Registrations:
             route = self._routes.get(identifier)
             if route is None:
                 subs = self._registry.matching(ident)
-                forward = (self._forwarding()) and not ident.is_local
+                if self._distributes_groups():
+                    subs = tuple(s for s in subs if s.group is None)
+                forward = self._forwarding() and not ident.is_local
                 route = Route(subs, forward)
                 if len(self._routes) >= _MAX_CACHED_ROUTES:
                     self._routes = {}
@@ -80,13 +110,14 @@ class Registrations:
     def _sweep(self) -> None:
         with self._lock:
             self._sweep_locked()
+        self._apply_group_changes()
 
     def _sweep_locked(self) -> None:
         """Drop subscriptions whose owners were collected; the caller holds self._lock."""
         self._dead = False
         dead = [s for s in self._registry.subscriptions.values() if not s.alive]
         for sub in dead:
-            self._registry.remove(sub)
+            self._remove_locked(sub)
         self._shared = {k: s for k, s in self._shared.items() if s.alive}
         self._invalidate()
 
@@ -99,22 +130,92 @@ class Registrations:
             self._seq += 1
             sub = sub_factory(self._seq)
             self._registry.add(sub)
+            self._count_member(sub, +1)
             self._invalidate()
+        self._apply_group_changes()
         return sub
+
+    def _remove_locked(self, sub: Subscription) -> None:
+        if sub.seq in self._registry.subscriptions:
+            self._registry.remove(sub)
+            self._count_member(sub, -1)
+
+    def _count_member(self, sub: Subscription, delta: int) -> None:
+        """Track group members; queue a join on the first and a leave after the last."""
+        if sub.group is None:
+            return
+        key = (sub.group, sub.pattern.text)
+        count = self._members.get(key, 0) + delta
+        if count > 0:
+            self._members[key] = count
+        else:
+            self._members.pop(key, None)
+        if (delta > 0 and count == 1) or count <= 0:
+            self._group_changes.append((delta > 0, sub.group, sub.pattern))
+
+    def _recount_members_locked(self) -> None:
+        """Recount members after the registry was swapped (reset, isolate)."""
+        before = set(self._members)
+        self._members = {}
+        for sub in self._registry.subscriptions.values():
+            if sub.group is not None:
+                key = (sub.group, sub.pattern.text)
+                self._members[key] = self._members.get(key, 0) + 1
+        patterns = {
+            (s.group, s.pattern.text): s.pattern for s in self._registry.subscriptions.values()
+        }
+        for group, text in before - set(self._members):
+            self._group_changes.append((False, group, Identifier(text)))
+        for key in set(self._members) - before:
+            self._group_changes.append((True, key[0], patterns[key]))
+
+    def _apply_group_changes(self) -> None:
+        """Hand queued joins and leaves to the backend, outside the lock, in order."""
+        if not self._group_changes:
+            return
+        with self._lock:
+            changes, self._group_changes = self._group_changes, []
+        for join, group, pattern in changes:
+            if join:
+                self._join_group(group, pattern)
+            else:
+                self._leave_group(group, pattern)
+
+    def groups(self) -> dict[str, list[str]]:
+        """Return each follower group of this process with the patterns its members follow."""
+        with self._lock:
+            found: dict[str, list[str]] = {}
+            for group, text in self._members:
+                found.setdefault(group, []).append(text)
+        return found
 
     def register_function(
         self,
         identifier: str | Identifier,
         fn: Callable[..., Any],
         guard_condition: Guard | None = None,
+        *,
+        group: str | None = None,
     ) -> Callable[..., Any]:
-        """Make fn (held strongly) receive messages matching identifier; return fn."""
+        """Make fn (held strongly) receive messages matching identifier; return fn.
+
+        With ``group``, fn is a member of that follower group: each matching
+        message is handled by one process of the deployment (see the README's
+        "Scaling out"); in one process that is this one, once.
+        """
         pattern = Identifier(identifier)
         _check_callable(fn, "follower")
         _check_guard(guard_condition)
+        check_group(group)
         self._add(
             lambda seq: Subscription(
-                pattern, seq, "function", dotted_name(fn), func=fn, guard=guard_condition
+                pattern,
+                seq,
+                "function",
+                dotted_name(fn),
+                func=fn,
+                guard=guard_condition,
+                group=group,
             )
         )
         return fn
@@ -124,8 +225,13 @@ class Registrations:
         identifier: str | Identifier,
         bound_method: Callable[..., Any],
         guard_condition: Guard | None = None,
+        *,
+        group: str | None = None,
     ) -> Callable[..., Any]:
-        """Make a bound method receive messages; its instance is held weakly."""
+        """Make a bound method receive messages; its instance is held weakly.
+
+        ``group`` as for register_function.
+        """
         pattern = Identifier(identifier)
         if not hasattr(bound_method, "__self__") or not hasattr(bound_method, "__func__"):
             raise TypeError(
@@ -133,6 +239,7 @@ class Registrations:
                 "use register_function() for plain functions."
             )
         _check_guard(guard_condition)
+        check_group(group)
         ref = weakref.WeakMethod(bound_method, self._on_dead)
         self._add(
             lambda seq: Subscription(
@@ -142,6 +249,7 @@ class Registrations:
                 dotted_name(bound_method),
                 owners=[ref],
                 guard=guard_condition,
+                group=group,
             )
         )
         return bound_method
@@ -155,9 +263,10 @@ class Registrations:
                 if s.kind != "queue" and _same_callable(s.resolve(), fn_or_method)
             ]
             for sub in found:
-                self._registry.remove(sub)
+                self._remove_locked(sub)
             if found:
                 self._invalidate()
+        self._apply_group_changes()
         return bool(found)
 
     def subscribe_queue(self, queue: Any, identifier: Identifier, store: Store) -> Subscription:
@@ -234,21 +343,17 @@ class Registrations:
             return [s for s in self._registry.subscriptions.values() if s.alive]
 
     def show_followers(self) -> list[str]:
-        """Return one line per subscription: "pattern -> dotted.name (kind)"."""
-        return [f"{s.pattern} -> {s.label} ({s.kind})" for s in self.subscriptions()]
+        """Return one line per subscription: "pattern -> dotted.name (kind)" [+ " [group G]"]."""
+        return [s.describe() for s in self.subscriptions()]
 
     def show_network(self) -> str:
         """Return the follower network as Graphviz DOT source."""
-        subs = self.subscriptions()
-        lines = ["digraph berrymq {", "  rankdir=LR;", "  node [fontname=Helvetica];"]
-        for text in dict.fromkeys(str(s.pattern) for s in subs):
-            lines.append(f"  {_dot(text)} [shape=box, style=rounded];")
-        for sub in subs:
-            shape = "cylinder" if sub.kind == "queue" else "ellipse"
-            lines.append(f"  {_dot(sub.label)} [shape={shape}];")
-            lines.append(f"  {_dot(str(sub.pattern))} -> {_dot(sub.label)};")
-        lines.append("}")
-        return "\n".join(lines) + "\n"
+        return network_dot(self.subscriptions())
+
+    # -- fork ---------------------------------------------------------------
+
+    def _after_fork_in_child(self) -> None:
+        self._lock = threading.Lock()  # the parent's was held across the fork
 
 
 def _same_callable(a: Any, b: Any) -> bool:
@@ -265,6 +370,28 @@ def _check_guard(guard: Any) -> None:
         raise TypeError(f"guard_condition must be a callable taking the message, not {guard!r}.")
 
 
-def _dot(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace('"', '\\"')
-    return f'"{escaped}"'
+# Every instance, for the fork hooks: a fork waits for each lock, so no
+# child inherits one held by a thread that does not exist there.
+_live: weakref.WeakSet[Registrations] = weakref.WeakSet()
+
+
+def _before_fork() -> None:
+    for registrations in list(_live):
+        registrations._lock.acquire()
+
+
+def _after_fork_in_parent() -> None:
+    for registrations in list(_live):
+        registrations._lock.release()
+
+
+def _after_fork_in_child() -> None:
+    for registrations in list(_live):
+        registrations._after_fork_in_child()
+
+
+os.register_at_fork(
+    before=_before_fork,
+    after_in_parent=_after_fork_in_parent,
+    after_in_child=_after_fork_in_child,
+)

@@ -20,6 +20,7 @@ finds the subscriptions matching an identifier through an index by
 
 from __future__ import annotations
 
+import re
 import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final, Literal
@@ -32,7 +33,17 @@ if TYPE_CHECKING:
     from .contracts import Store
     from .message import Message
 
-__all__ = ["SKIPPED", "Guard", "Kind", "Registry", "Route", "Subscription", "dotted_name"]
+__all__ = [
+    "SKIPPED",
+    "Guard",
+    "Kind",
+    "Registry",
+    "Route",
+    "Subscription",
+    "check_group",
+    "dotted_name",
+    "network_dot",
+]
 
 Kind = Literal["function", "method", "queue"]
 Guard = Callable[["Message"], Any]
@@ -58,6 +69,24 @@ def dotted_name(obj: Any) -> str:
     return f"{module}.{qualname}"
 
 
+_GROUP_NAME = re.compile(r"[A-Za-z0-9_.:-]{1,100}")
+
+
+def check_group(group: object) -> str | None:
+    """Return group if it is a valid follower group name (or None); raise naming it if not.
+
+    A name is 1-100 characters of letters, digits and ``_ . : -``: it names
+    keys in a shared backend and appears in commands and status.
+    """
+    if group is None:
+        return None
+    if not isinstance(group, str) or not _GROUP_NAME.fullmatch(group):
+        raise ValueError(
+            f"A follower group must be 1-100 letters, digits or '_.:-', not {group!r}."
+        )
+    return group
+
+
 class Subscription:
     """One follower or queue subscribed to a pattern; decided once at registration."""
 
@@ -65,6 +94,7 @@ class Subscription:
         "_func",
         "_owners",
         "deliver",
+        "group",
         "guard",
         "is_async",
         "kind",
@@ -85,8 +115,10 @@ class Subscription:
         owners: list[weakref.ref[Any]] | None = None,
         guard: Guard | None = None,
         store: Store | None = None,
+        group: str | None = None,
     ) -> None:
         self.pattern = pattern
+        self.group = group
         self.seq = seq
         self.kind = kind
         self.label = label
@@ -159,8 +191,13 @@ class Subscription:
     def owned_by(self, owner: Any) -> bool:
         return self._owners is not None and any(r() is owner for r in self._owners)
 
+    def describe(self) -> str:
+        """Return "pattern -> dotted.name (kind)", with " [group G]" for a group member."""
+        text = f"{self.pattern} -> {self.label} ({self.kind})"
+        return text if self.group is None else f"{text} [group {self.group}]"
+
     def __repr__(self) -> str:
-        return f"<Subscription {self.pattern} -> {self.label} ({self.kind})>"
+        return f"<Subscription {self.describe()}>"
 
 
 class Route:
@@ -224,3 +261,21 @@ class Registry:
 
 def _by_seq(sub: Subscription) -> int:
     return sub.seq
+
+
+def network_dot(subscriptions: list[Subscription]) -> str:
+    """Return Graphviz DOT source: patterns (boxes) pointing at their followers."""
+    lines = ["digraph berrymq {", "  rankdir=LR;", "  node [fontname=Helvetica];"]
+    for text in dict.fromkeys(str(s.pattern) for s in subscriptions):
+        lines.append(f"  {_dot(text)} [shape=box, style=rounded];")
+    for sub in subscriptions:
+        shape = "cylinder" if sub.kind == "queue" else "ellipse"
+        lines.append(f"  {_dot(sub.label)} [shape={shape}];")
+        lines.append(f"  {_dot(str(sub.pattern))} -> {_dot(sub.label)};")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def _dot(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'

@@ -104,7 +104,7 @@ def test_a_talk_request_from_elsewhere_is_answered_here():
     dispatcher.register_function("price:quoted", replies.append)
     request = Message("price:ask", (21,), None, "elsewhere", "uid-1", reply_to="price:quoted")
 
-    dispatcher.deliver(request)
+    dispatcher.receive(request)
 
     assert [(r.args, r.kwargs) for r in replies] == [((42,), {"in_reply_to": "uid-1"})]
 
