@@ -153,7 +153,12 @@ class Dispatcher(Registrations):
         message = Message(identifier, args, kwargs, self.node_name)
         pool = self._pool
         if pool is None or not pool.submit(self._run, route, message, False):
-            self._run(route, message, True)
+            # _run inlined: this is the hot path.
+            for deliver in route.delivers:
+                try:
+                    deliver(message)
+                except Exception as exc:
+                    self._failed(route.owner_of(deliver), message, exc, True)
         if route.forward:
             self._forward(message)
         return message
@@ -261,11 +266,11 @@ class Dispatcher(Registrations):
 
     def _run(self, route: Route, message: Message, waiting: bool) -> None:
         """Deliver to every subscription of route, containing each failure."""
-        for sub, deliver in zip(route.subscriptions, route.delivers, strict=True):
+        for deliver in route.delivers:
             try:
                 deliver(message)
             except Exception as exc:
-                self._failed(sub, message, exc, waiting)
+                self._failed(route.owner_of(deliver), message, exc, waiting)
 
     async def _arun(self, route: Route, message: Message) -> None:
         """_run for async senders: async followers awaited, sync ones batched in a thread."""

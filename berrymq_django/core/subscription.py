@@ -210,6 +210,10 @@ class Route:
         self.delivers = tuple(s.deliver for s in subscriptions)
         self.forward = forward
 
+    def owner_of(self, deliver: Callable[[Message], Any]) -> Subscription:
+        """Return the subscription a deliver callable belongs to (for error reports)."""
+        return self.subscriptions[self.delivers.index(deliver)]
+
 
 class Registry:
     """Subscriptions in registration order plus an index by (namespace, name, action).
