@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 
+from tests.support import eventually
+
 from .conftest import TESTER_KEY, SiteFactory
 from .sites import Site, key_for
 
@@ -34,13 +36,12 @@ def wait_connected(site: Site, peer: str) -> dict[str, Any]:
 def callback_of(site: Site, principal: str, timeout: float = 20.0) -> str:
     """Wait for site's callback link of principal's interconnect; return its name."""
     prefix = f"callback:{principal}@"
-    deadline = time.monotonic() + timeout
-    while True:
-        names = [n for n in site.status(TESTER_KEY)["peers"] if n.startswith(prefix)]
-        if names or time.monotonic() > deadline:
-            break
-        time.sleep(0.05)
-    assert names, f"{site.name} has no callback link from {principal}"
+    names = eventually(
+        lambda: [n for n in site.status(TESTER_KEY)["peers"] if n.startswith(prefix)],
+        timeout=timeout,
+        interval=0.05,
+        what=f"{site.name} to have a callback link from {principal}",
+    )
     wait_connected(site, names[0])
     return names[0]
 
