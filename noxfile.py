@@ -27,8 +27,9 @@ def tests(session: nox.Session, django: str) -> None:
 
 @nox.session(python="3.11")
 def lint(session: nox.Session) -> None:
-    """Run ruff and mypy --strict on the core."""
+    """Run what ``make lint`` runs: ruff, the import contracts, mypy --strict."""
     session.install("-e", ".[dev,redis]")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+    session.run("lint-imports")
     session.run("mypy")
