@@ -1,4 +1,4 @@
-"""The Django and Python matrix: ``nox`` runs every session, ``nox -s tests-3.12`` one.
+"""The Django and Python matrix: ``nox`` runs every session, ``nox -s "tests(dj6)"`` one.
 
 ``make test`` runs the suite once on the default Python and Django; these
 sessions run it on each supported pair. Django 6 needs Python 3.12 or newer.
