@@ -31,11 +31,14 @@ run: $(RUN_STAMP)
 test: lint
 	$(BIN)/python -m pytest
 
+# Every checker runs, so one report shows all that is wrong; any failure fails lint.
 lint: $(DEV_STAMP)
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
-	$(BIN)/lint-imports
-	$(BIN)/mypy
+	@status=0; \
+	$(BIN)/ruff check . || status=1; \
+	$(BIN)/ruff format --check . || status=1; \
+	$(BIN)/lint-imports || status=1; \
+	$(BIN)/mypy || status=1; \
+	exit $$status
 
 bench: $(DEV_STAMP)
 	$(BIN)/python -m bench
