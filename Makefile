@@ -2,31 +2,47 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
+# Two installs, each with its stamp: the demo needs the package alone; tests,
+# lint and benchmarks need the dev tools and the Redis client as well.
+RUN_STAMP := $(VENV)/.installed-run
+DEV_STAMP := $(VENV)/.installed-dev
 
 .PHONY: run test bench lint install clean
 
-$(STAMP): pyproject.toml
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+
+$(RUN_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(DEV_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e ".[dev,redis]"
-	touch $(STAMP)
+	touch $@
 
-install: $(STAMP)
+install: $(DEV_STAMP)
 
-run: $(STAMP)
+run: $(RUN_STAMP)
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py runserver 127.0.0.1:8000
 
-test: $(STAMP)
+# CI runs `make test` (.ci/run): lint first, so a broken layer or type fails the build.
+test: lint
 	$(BIN)/python -m pytest
 
-bench: $(STAMP)
+# Every checker runs, so one report shows all that is wrong; any failure fails lint.
+lint: $(DEV_STAMP)
+	@status=0; \
+	$(BIN)/ruff check . || status=1; \
+	$(BIN)/ruff format --check . || status=1; \
+	$(BIN)/lint-imports || status=1; \
+	$(BIN)/mypy || status=1; \
+	exit $$status
+
+bench: $(DEV_STAMP)
 	$(BIN)/python -m bench
 
-lint: $(STAMP)
-	$(BIN)/ruff check berrymq_django tests bench example_project
-	$(BIN)/mypy
-
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache example_project/db.sqlite3
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .import_linter_cache \
+		build dist *.egg-info example_project/db.sqlite3

@@ -1,4 +1,4 @@
-"""The Django and Python matrix: ``nox`` runs every session, ``nox -s tests-3.12`` one.
+"""The Django and Python matrix: ``nox`` runs every session, ``nox -s "tests(dj6)"`` one.
 
 ``make test`` runs the suite once on the default Python and Django; these
 sessions run it on each supported pair. Django 6 needs Python 3.12 or newer.
@@ -27,8 +27,9 @@ def tests(session: nox.Session, django: str) -> None:
 
 @nox.session(python="3.11")
 def lint(session: nox.Session) -> None:
-    """Run ruff and mypy --strict on the core."""
+    """Run what ``make lint`` runs: ruff, the import contracts, mypy --strict."""
     session.install("-e", ".[dev,redis]")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+    session.run("lint-imports")
     session.run("mypy")

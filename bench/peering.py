@@ -22,13 +22,8 @@ outage         a 20,000-message stream; B is stopped (SIGTERM) in the middle,
 from __future__ import annotations
 
 import json
-import os
 import secrets
-import signal
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 from dataclasses import dataclass
@@ -36,11 +31,9 @@ from pathlib import Path
 from time import monotonic, sleep
 from typing import Any
 
-import httpx
-
 from bench.report import CaseResult
+from tests.support import NotYet, SiteProcess, eventually, free_port
 
-ROOT = Path(__file__).resolve().parent.parent
 RATE_TARGET = 50_000.0
 LATENCY_TARGET_MS = 10.0
 
@@ -75,15 +68,8 @@ QUICK = PeerPlan(
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 class PeerSite:
-    """One bench site process under gunicorn on a fixed loopback port."""
+    """One bench site process under gunicorn on a loopback port, and what it can be asked."""
 
     def __init__(
         self,
@@ -95,82 +81,37 @@ class PeerSite:
         receive: bool = True,
     ) -> None:
         self.name = name
-        self.receive = receive
-        self.port = _free_port()
-        self.keys = keys
-        self.peers = peers
-        self.workdir = workdir
         self.state_path = workdir / f"{name}-state.json"
-        self.log_path = workdir / f"{name}.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.http = httpx.Client(base_url=self.base_url, timeout=60.0)
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        port = free_port()
+        self.site = SiteProcess(
+            name,
+            app="bench.peer_site.wsgi:application",
+            settings="bench.peer_site.settings",
+            ready="/ping/",
+            port=port,
+            env={
+                "BERRYMQ_BENCH_NODE": name,
+                "BERRYMQ_BENCH_SELF_URL": f"http://127.0.0.1:{port}/berrymq/rpc/",
+                "BERRYMQ_BENCH_KEYS": json.dumps(keys),
+                "BERRYMQ_BENCH_PEERS": json.dumps(peers),
+                "BERRYMQ_BENCH_STATE": str(self.state_path),
+                "BERRYMQ_BENCH_RECEIVE": "1" if receive else "0",
+            },
+            gunicorn={"worker_class": "gthread", "threads": 8, "graceful_timeout": 5},
+            workdir=workdir,
+        )
+        self.http = self.site.http
 
     @property
     def rpc_url(self) -> str:
-        return f"{self.base_url}/berrymq/rpc/"
+        return f"{self.site.base_url}/berrymq/rpc/"
 
     def start(self, timeout: float = 30.0) -> None:
-        env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "bench.peer_site.settings",
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-            "BERRYMQ_BENCH_NODE": self.name,
-            "BERRYMQ_BENCH_SELF_URL": self.rpc_url,
-            "BERRYMQ_BENCH_KEYS": json.dumps(self.keys),
-            "BERRYMQ_BENCH_PEERS": json.dumps(self.peers),
-            "BERRYMQ_BENCH_STATE": str(self.state_path),
-            "BERRYMQ_BENCH_RECEIVE": "1" if self.receive else "0",
-        }
-        cmd = [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "bench.peer_site.wsgi:application",
-            "--bind",
-            f"127.0.0.1:{self.port}",
-            "--workers",
-            "1",
-            "--threads",
-            "8",
-            "--worker-class",
-            "gthread",
-            "--log-level",
-            "warning",
-            "--graceful-timeout",
-            "5",
-        ]
-        with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(
-                cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-            )
-        deadline = monotonic() + timeout
-        while monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"site {self.name} exited:\n{self.log()}")
-            try:
-                if self.http.get("/ping/", timeout=1.0).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            sleep(0.05)
-        raise RuntimeError(f"site {self.name} did not answer within {timeout:.0f} s:\n{self.log()}")
+        self.site.start(timeout)
 
     def stop(self) -> dict[str, Any]:
         """Stop gracefully (SIGTERM); return the runs its follower saw, as it wrote them."""
-        if self.proc is None:
-            return {}
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
+        self.site.stop(timeout=20)
         try:
             state: dict[str, Any] = json.loads(self.state_path.read_text())
         except (OSError, ValueError):
@@ -179,14 +120,10 @@ class PeerSite:
         return state
 
     def close(self) -> None:
-        self.stop()
-        self.http.close()
+        self.site.close()
 
     def log(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
+        return self.site.log(lines)
 
     def send(self, run: str, n: int, rate: float = 0.0) -> float:
         """Make this site twitter n messages of run; return the seconds its loop took."""
@@ -204,12 +141,15 @@ class PeerSite:
 
     def wait_for(self, run: str, count: int, timeout: float) -> dict[str, Any]:
         """Poll stats until run reached count (or timeout); return the last stats."""
-        deadline = monotonic() + timeout
-        while True:
-            stats = self.stats(run)
-            if stats["count"] >= count or monotonic() >= deadline:
-                return stats
-            sleep(0.02)
+        try:
+            return eventually(
+                lambda: self.stats(run),
+                until=lambda stats: stats["count"] >= count,
+                timeout=timeout,
+            )
+        except NotYet as short:  # the figures say how far it got
+            last: dict[str, Any] = short.last
+            return last
 
     def peer_status(self, key: str) -> dict[str, Any]:
         """Return this site's JSON-RPC status (its peers' counters)."""

@@ -35,23 +35,20 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import subprocess
-import sys
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from importlib.util import find_spec
 from pathlib import Path
-from time import monotonic, sleep
 from typing import Any
 
 from bench.report import CaseResult, throughput_pair
 from bench.sites import IDENTIFIER
 from bench.timing import Throughput
+from tests.support import SiteProcess
 
-ROOT = Path(__file__).resolve().parent.parent
 BATCH = 100
 ARGS: list[Any] = [1, "two"]
 KWARGS: dict[str, Any] = {"three": 3.0}
@@ -91,76 +88,20 @@ def unavailable() -> str | None:
 # --- the site under load -------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-class BenchSite:
+class BenchSite(SiteProcess):
     """The bench site under gunicorn (one sync worker) on 127.0.0.1, and a tiny client."""
 
     def __init__(self, workdir: Path, key: str) -> None:
-        self.workdir = workdir
         self.key = key
-        self.port = _free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.log_path = workdir / "gunicorn.log"
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self, timeout: float = 30.0) -> None:
-        """Start gunicorn and wait until the site answers GET stats/."""
-        # A config file rather than flags: gunicorn ignores names it does not know, so
-        # control_socket_disable (gunicorn >= 24) costs older versions nothing.
-        config = self.workdir / "gunicorn.conf.py"
-        config.write_text(
-            f'bind = "127.0.0.1:{self.port}"\n'
-            "workers = 1\n"
-            'worker_class = "sync"\n'
-            'loglevel = "warning"\n'
-            "accesslog = None\n"
-            'errorlog = "-"\n'
-            "control_socket_disable = True\n"
+        super().__init__(
+            "gunicorn",
+            app="bench.sites.wsgi:application",
+            settings="bench.sites.settings",
+            ready="/stats/",
+            env={"BERRYMQ_BENCH_KEY": key},
+            gunicorn={"worker_class": "sync"},
+            workdir=workdir,
         )
-        env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "bench.sites.settings",
-            "BERRYMQ_BENCH_KEY": self.key,
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-        }
-        cmd = [sys.executable, "-m", "gunicorn", "-c", str(config), "bench.sites.wsgi:application"]
-        with self.log_path.open("wb") as log:
-            self.proc = subprocess.Popen(
-                cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-            )
-        deadline = monotonic() + timeout
-        while monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"gunicorn exited with {self.proc.returncode}:\n{self.log()}")
-            try:
-                status, _ = self.request("GET", "/stats/")
-            except OSError:
-                sleep(0.1)
-                continue
-            if status == 200:
-                return
-            raise RuntimeError(f"GET /stats/ answered HTTP {status}:\n{self.log()}")
-        raise RuntimeError(f"gunicorn did not answer within {timeout:.0f} s:\n{self.log()}")
-
-    def stop(self) -> None:
-        """Stop gunicorn gracefully, forcefully after 10 s."""
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
 
     def worker_cpu_seconds(self) -> float | None:
         """Return the CPU time (user + system) the worker has used, or None off Linux.
@@ -168,25 +109,17 @@ class BenchSite:
         Unlike requests/s it does not move when other processes take the CPU,
         so it still ranks the contenders on a busy machine.
         """
-        if self.proc is None:
+        if self.pid is None:
             return None
         try:
             for stat in Path("/proc").glob("[0-9]*/stat"):
                 # Fields after the parenthesised command: state, ppid, ..., utime (12), stime (13).
                 fields = stat.read_text().rpartition(")")[2].split()
-                if int(fields[1]) == self.proc.pid:
+                if int(fields[1]) == self.pid:
                     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
         except (OSError, ValueError, IndexError):
             return None
         return None
-
-    def log(self, lines: int = 30) -> str:
-        """Return the tail of gunicorn's output."""
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except OSError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
 
     def request(
         self, method: str, path: str, body: bytes | None = None, auth: bool = False
@@ -222,12 +155,8 @@ class BenchSite:
 @contextmanager
 def serving(workdir: Path, key: str) -> Iterator[BenchSite]:
     """Run the bench site for the duration of the block."""
-    site = BenchSite(workdir, key)
-    try:
-        site.start()
+    with BenchSite(workdir, key) as site:
         yield site
-    finally:
-        site.stop()
 
 
 # --- the contenders ------------------------------------------------------------------------

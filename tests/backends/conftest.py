@@ -13,12 +13,10 @@ import json
 import os
 import queue
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -29,6 +27,7 @@ import redis
 
 from berrymq_django.backends.redis import RedisBackend
 from berrymq_django.core.dispatcher import Dispatcher
+from tests.support import eventually, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 REDIS_URL = os.environ.get("BERRYMQ_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -116,16 +115,6 @@ def make_dispatcher(redis_url: str, prefix: str) -> Iterator[MakeDispatcher]:
     yield make
     for dispatcher in made:
         dispatcher.backend.close()
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float = 5.0, interval: float = 0.005) -> Any:
-    """Poll predicate until it returns something true; return it (or the last falsy value)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() >= deadline:
-            return value
-        time.sleep(interval)
 
 
 # -- real processes --------------------------------------------------------------
@@ -233,13 +222,6 @@ def spawn(redis_url: str, prefix: str) -> Iterator[Callable[..., WorkerProcess]]
 # -- a Redis of our own, to stop and restart -----------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 class RedisServer:
     """A redis-server on a free port in a temporary directory, for fault tests."""
 
@@ -269,10 +251,9 @@ class RedisServer:
         )
         client = redis.Redis.from_url(self.url, socket_connect_timeout=0.2)
         try:
-            ok = wait_until(lambda: _pings(client), timeout=10)
+            eventually(lambda: _pings(client), timeout=10, what=f"redis-server on port {self.port}")
         finally:
             client.close()
-        assert ok, f"redis-server on port {self.port} did not start"
 
     def stop(self) -> None:
         if self.proc is not None:

@@ -27,8 +27,7 @@ from berrymq_django.backends.redis import DEFAULT_OPTIONS, RedisBackend, RedisUn
 from berrymq_django.core.exceptions import ImproperlyConfiguredBackend
 from berrymq_django.core.message import Message
 from berrymq_django.core.queue import Queue
-
-from .conftest import wait_until
+from tests.support import eventually
 
 REDIS_BACKEND = "berrymq_django.backends.redis.RedisBackend"
 
@@ -50,8 +49,8 @@ class Recorder:
 
     def wait_for(self, count: int, timeout: float = 5.0, settle: float = 0.1) -> list[Any]:
         """Wait for count messages, then a little more for any extra; return their first args."""
-        wait_until(lambda: len(self.messages) >= count, timeout)
-        time.sleep(settle)
+        eventually(lambda: len(self.messages), until=lambda n: n >= count, timeout=timeout)
+        time.sleep(settle)  # nothing announces that no more will come: watch a while
         return self.args
 
 
@@ -211,7 +210,7 @@ def test_standalone_queues_in_other_processes_get_a_copy(make_dispatcher):
     for i in range(5):
         a.twitter("task:run", i)
 
-    assert wait_until(lambda: first.qsize() == 5 and second.qsize() == 5)
+    eventually(lambda: (first.qsize(), second.qsize()), until=lambda sizes: sizes == (5, 5))
     assert drain(first) == drain(second) == [0, 1, 2, 3, 4]
 
 
@@ -319,7 +318,7 @@ def test_two_shared_patterns_each_get_the_message_once(make_dispatcher):
     a.twitter("task:run", 1)
     b.twitter("task:run", 2)
 
-    assert wait_until(lambda: by_name.qsize() == by_action.qsize() == 2)
+    eventually(lambda: (by_name.qsize(), by_action.qsize()), until=lambda sizes: sizes == (2, 2))
     assert sorted(drain(by_name)) == sorted(drain(by_action)) == [1, 2]
 
 
@@ -465,8 +464,7 @@ def test_accepted_uid_is_forgotten_after_its_window(make_dispatcher, raw, prefix
     a = make_dispatcher()
     assert a.backend.accept_uid("uid-1", 0.2)
     assert 0 < raw.pttl(f"{prefix}:uid:uid-1") <= 200
-    time.sleep(0.3)
-    assert a.backend.accept_uid("uid-1", 0.2)
+    eventually(lambda: a.backend.accept_uid("uid-1", 0.2), timeout=5)
 
 
 def test_connection_made_in_one_process_is_served_by_another(make_dispatcher, raw, prefix):
@@ -500,7 +498,7 @@ def test_connection_expires_after_ttl_of_inactivity(make_dispatcher):
     assert a.backend.get_connection(connection.token) is not None  # extends it
     time.sleep(0.2)
     assert a.backend.get_connection(connection.token) is not None
-    time.sleep(0.4)
+    eventually(a.backend.connections, until=lambda listed: listed == [], timeout=5)  # no touch
     assert a.backend.get_connection(connection.token) is None
     assert a.backend.connections() == []
 

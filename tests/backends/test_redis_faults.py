@@ -17,16 +17,20 @@ from berrymq_django.backends.base import Connection, new_token
 from berrymq_django.backends.redis import RedisUnavailable
 from berrymq_django.core.message import Message
 from berrymq_django.core.queue import Queue
-
-from .conftest import free_port, wait_until
-
-
-def disconnected(*dispatchers):
-    return lambda: not any(d.backend.status()["connected"] for d in dispatchers)
+from tests.support import eventually, free_port
 
 
-def connected(*dispatchers):
-    return lambda: all(d.backend.status()["connected"] for d in dispatchers)
+def statuses(*dispatchers):
+    """A probe for eventually(): the backend status of each dispatcher."""
+    return lambda: [d.backend.status() for d in dispatchers]
+
+
+def disconnected(statuses: list[dict]) -> bool:
+    return not any(status["connected"] for status in statuses)
+
+
+def connected(statuses: list[dict]) -> bool:
+    return all(status["connected"] for status in statuses)
 
 
 def test_redis_restart_while_messages_flow(own_redis, make_dispatcher):
@@ -51,25 +55,25 @@ def test_redis_restart_while_messages_flow(own_redis, make_dispatcher):
     thread = threading.Thread(target=flow)
     thread.start()
     try:
-        assert wait_until(lambda: len(remote) > 100)
+        eventually(lambda: len(remote), until=lambda n: n > 100)
         own_redis.stop()
-        assert wait_until(disconnected(sender, receiver), timeout=3), sender.backend.status()
+        eventually(statuses(sender, receiver), until=disconnected, timeout=3)
         lost_at = sent  # everything twittered from here on waits in the buffer
-        time.sleep(0.3)
-        status = sender.backend.status()
+        status = eventually(sender.backend.status, until=lambda status: status["buffered"] > 0)
         assert status["connected"] is False and status["last_error"]
         assert status["buffered"] > 0
         assert len(local) >= sent - 1  # in-process delivery carried on
 
         own_redis.start()
-        assert wait_until(connected(sender, receiver), timeout=5), sender.backend.status()
-        time.sleep(0.2)
+        eventually(statuses(sender, receiver), until=connected, timeout=5)
+        back_at = sent  # let the flow go on a while over the new connection
+        eventually(lambda: remote[-1].args[0], until=lambda last: last > back_at, timeout=5)
     finally:
         stop.set()
         thread.join()
 
-    assert wait_until(lambda: sender.backend.status()["buffered"] == 0)
-    assert wait_until(lambda: remote and remote[-1].args[0] == sent - 1, timeout=5)
+    eventually(lambda: sender.backend.status()["buffered"], until=lambda n: n == 0)
+    eventually(lambda: remote[-1].args[0], until=lambda last: last == sent - 1, timeout=5)
     received = [m.args[0] for m in remote]
     assert len(received) == len(set(received)), "a message arrived twice"
     assert received == sorted(received)
@@ -85,17 +89,17 @@ def test_buffer_bound_drops_the_oldest_counted_and_logged(own_redis, make_dispat
     remote: list[Message] = []
     receiver.register_function("burst:*", remote.append)
     own_redis.stop()
-    assert wait_until(disconnected(sender, receiver), timeout=3)
+    eventually(statuses(sender, receiver), until=disconnected, timeout=3)
 
     with caplog.at_level(logging.WARNING, logger="berrymq"):
         for i in range(200):
             sender.twitter("burst:item", i)
         status = sender.backend.status()
         assert (status["buffered"], status["dropped"]) == (50, 150)
-        assert wait_until(lambda: "dropped 150 message(s)" in caplog.text, timeout=3)
+        eventually(lambda: "dropped 150 message(s)" in caplog.text, timeout=3)
 
         own_redis.start()
-        assert wait_until(lambda: len(remote) >= 50, timeout=5)
+        eventually(lambda: len(remote), until=lambda n: n >= 50, timeout=5)
     time.sleep(0.1)
 
     assert [m.args[0] for m in remote] == list(range(150, 200))  # the newest were kept
@@ -108,7 +112,7 @@ def test_shared_queue_and_routes_come_back_after_a_restart(own_redis, make_dispa
     consumer, producer = make_dispatcher(own_redis.url), make_dispatcher(own_redis.url)
     tasks = Queue("task:*", shared=True, dispatcher=consumer)
     own_redis.stop()
-    assert wait_until(disconnected(consumer, producer), timeout=3)
+    eventually(statuses(consumer, producer), until=disconnected, timeout=3)
 
     started = time.monotonic()
     with pytest.raises(Empty):
@@ -119,7 +123,7 @@ def test_shared_queue_and_routes_come_back_after_a_restart(own_redis, make_dispa
     producer.twitter("task:run", "buffered while down")
 
     own_redis.start()  # empty: the consumer's route is registered again on reconnecting
-    assert wait_until(connected(consumer, producer), timeout=5)
+    eventually(statuses(consumer, producer), until=connected, timeout=5)
 
     assert tasks.get(timeout=5).args == ("buffered while down",)
 

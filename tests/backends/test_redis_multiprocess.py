@@ -8,23 +8,18 @@ process on the same prefix (``make_dispatcher``).
 from __future__ import annotations
 
 import json
-import os
 import secrets
-import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import httpx
 import pytest
 
 from berrymq_django.core.message import Message
-
-from .conftest import ROOT, free_port, wait_until
+from tests.support import SiteProcess, eventually
+from tests.support.polling import source_of
 
 
 def first_args(messages: list[list[Any]], identifier: str | None = None) -> list[Any]:
@@ -51,8 +46,8 @@ def test_every_process_gets_every_message_exactly_once(make_dispatcher, spawn):
         messages = worker.call("received", name="orders", count=600, settle=0.3)["messages"]
         assert first_args(messages, "order:created") == expected_created
         assert first_args(messages, "order:paid") == expected_paid
-    assert wait_until(lambda: len(got_here) >= 600)
-    time.sleep(0.2)
+    eventually(lambda: len(got_here), until=lambda n: n >= 600)
+    time.sleep(0.2)  # for any duplicate to arrive
     assert [m.args[0] for m in got_here if m.id == "order:paid"] == expected_paid
     assert len(got_here) == 600
 
@@ -68,7 +63,7 @@ def test_processes_have_distinct_tokens_and_origins(make_dispatcher, spawn):
     for worker in workers:
         worker.call("twitter", id="hello:there")
 
-    assert wait_until(lambda: len(got) == 2)
+    eventually(lambda: len(got), until=lambda n: n == 2)
     assert len({m.origin for m in got}) == 2  # "<hostname>-<pid>" of each worker
     assert len({m.uid for m in got}) == 2
 
@@ -108,7 +103,7 @@ def test_forked_child_restarts_the_backend_with_its_own_token(make_dispatcher, s
         reply="fork:from-child",
     )["child"]
     try:
-        assert wait_until(ready_file.exists, timeout=15), "the forked child never got ready"
+        eventually(ready_file.exists, timeout=15, what="the forked child to get ready")
         child_ready = json.loads(ready_file.read_text())
         assert child_ready["ready"] is True
         assert child_ready["token"] != parent_token
@@ -117,7 +112,7 @@ def test_forked_child_restarts_the_backend_with_its_own_token(make_dispatcher, s
         for i in range(3):
             here.twitter("fork:ping", i)
 
-        assert wait_until(result_file.exists, timeout=15), "the forked child reported nothing"
+        eventually(result_file.exists, timeout=15, what="the forked child to report")
         result = json.loads(result_file.read_text())
         assert first_args(result["messages"]) == [0, 1, 2]
         assert result["flushed"] is True
@@ -165,7 +160,7 @@ def test_talk_across_processes(make_dispatcher, spawn):
 
     # The caller's follower answers 42; the other process's recording follower
     # answers too (None), and both replies reach every process.
-    assert wait_until(lambda: len(replies) >= 2)
+    eventually(lambda: len(replies), until=lambda n: n >= 2)
     messages = other.call("received", name="prices", count=3)["messages"]
     request = next(m for m in messages if m[0] == "price:ask")
     answers = sorted((m[1] for m in messages if m[0] == "price:quoted"), key=repr)
@@ -178,49 +173,35 @@ def test_talk_across_processes(make_dispatcher, spawn):
 # -- gunicorn with three workers ---------------------------------------------------------
 
 
-class Site:
+class Site(SiteProcess):
     """``gunicorn -w 3`` serving tests/backends/siteapp on the Redis backend."""
 
     def __init__(self, redis_url: str, prefix: str, preload: bool = False, key: str = "") -> None:
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
         self.key = key
-        env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "tests.backends.site_settings",
-            "PYTHONPATH": str(ROOT),
-            "BERRYMQ_SITE_REDIS_URL": redis_url,
-            "BERRYMQ_SITE_PREFIX": prefix,
-            "BERRYMQ_SITE_KEYS": json.dumps({"tests": key} if key else {}),
-        }
-        command = [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "tests.backends.site_wsgi:application",
-            "--bind",
-            f"127.0.0.1:{self.port}",
-            "--workers",
-            "3",
-            "--log-level",
-            "warning",
-            "--graceful-timeout",
-            "3",
-        ]
-        if preload:
-            command.append("--preload")  # Django set up in the master, workers forked
-        self.process = subprocess.Popen(command, cwd=ROOT, env=env)
+        super().__init__(
+            "redis-site",
+            app="tests.backends.site_wsgi:application",
+            settings="tests.backends.site_settings",
+            ready="/ready/",
+            env={
+                "BERRYMQ_SITE_REDIS_URL": redis_url,
+                "BERRYMQ_SITE_PREFIX": prefix,
+                "BERRYMQ_SITE_KEYS": json.dumps({"tests": key} if key else {}),
+            },
+            # preload: Django set up in the master, workers forked
+            gunicorn={"workers": 3, "preload_app": preload},
+        )
 
     def get(self, path: str, **params: Any) -> dict[str, Any]:
-        response = httpx.get(self.base + path, params=params, timeout=10)
+        response = self.http.get(path, params=params, timeout=10)
         response.raise_for_status()
         data: dict[str, Any] = response.json()
         return data
 
     def rpc(self, method: str, **params: Any) -> tuple[dict[str, Any], int]:
         """Call the JSON-RPC endpoint; return the response body and the worker's pid."""
-        response = httpx.post(
-            f"{self.base}/berrymq/rpc/",
+        response = self.http.post(
+            "/berrymq/rpc/",
             json={"jsonrpc": "2.0", "method": method, "params": params, "id": 1},
             headers={"Authorization": f"Bearer {self.key}"},
             timeout=10,
@@ -228,44 +209,30 @@ class Site:
         assert response.status_code == 200, response.text
         return response.json(), int(response.headers["X-Worker-Pid"])
 
-    def wait_until_serving(self, timeout: float = 20.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, f"gunicorn exited with {self.process.returncode}"
-            try:
-                self.get("/ready/")
-                return
-            except httpx.HTTPError:
-                time.sleep(0.05)
-        raise AssertionError(f"gunicorn did not answer on port {self.port}")
-
     def from_every_worker(self, path: str, done: Any, timeout: float = 30.0, **params: Any):
         """Call path concurrently until done(answers by pid) holds for three workers."""
         answers: dict[int, dict[str, Any]] = {}
-        deadline = time.monotonic() + timeout
-        with ThreadPoolExecutor(6) as pool:
-            while time.monotonic() < deadline:
-                for answer in pool.map(lambda _: self.get(path, **params), range(6)):
-                    answers[answer["pid"]] = answer
-                if len(answers) >= 3 and all(done(a) for a in answers.values()):
-                    return answers
-        raise AssertionError(f"not every worker got there in time: {answers}")
 
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        def ask() -> dict[int, dict[str, Any]]:
+            for answer in pool.map(lambda _: self.get(path, **params), range(6)):
+                answers[answer["pid"]] = answer
+            return answers
+
+        with ThreadPoolExecutor(6) as pool:
+            return eventually(
+                ask,
+                until=lambda answers: len(answers) >= 3 and all(map(done, answers.values())),
+                timeout=timeout,
+                interval=0,
+                what=f"three workers to answer {path} so that {source_of(done)}",
+            )
 
 
 @pytest.mark.parametrize("preload", [False, True], ids=["workers-import", "preload-fork"])
 def test_gunicorn_twitter_in_one_worker_reaches_followers_in_all_three(redis_url, prefix, preload):
     site = Site(redis_url, prefix, preload)
     try:
-        site.wait_until_serving()
+        site.start()
         workers = site.from_every_worker("/ready/", lambda a: a["ready"], hold=0.2)
         assert len(workers) == 3
         assert len({a["token"] for a in workers.values()}) == 3
@@ -282,13 +249,13 @@ def test_gunicorn_twitter_in_one_worker_reaches_followers_in_all_three(redis_url
             (message,) = [r for r in answer["received"] if r["args"] == [marker]]
             assert message["uid"] == sender["uid"]  # once, the very message sent
     finally:
-        site.stop()
+        site.close(show_log=True)
 
 
 def test_gunicorn_token_made_in_one_worker_is_served_by_all_three(redis_url, prefix):
     site = Site(redis_url, prefix, key=secrets.token_urlsafe(32))
     try:
-        site.wait_until_serving()
+        site.start()
         site.from_every_worker("/ready/", lambda a: a["ready"], hold=0.2)
         answer, opener = site.rpc("connect_via_queue", identifier="order:*", ttl=60)
         token = answer["result"]
@@ -325,4 +292,4 @@ def test_gunicorn_token_made_in_one_worker_is_served_by_all_three(redis_url, pre
                     break  # drained (a worker's sender may still be writing the last ones)
         assert sorted(taken) == list(range(sent))
     finally:
-        site.stop()
+        site.close(show_log=True)

@@ -35,6 +35,6 @@ def sites(request: pytest.FixtureRequest) -> Iterator[SiteFactory]:
     yield start
     if request.session.testsfailed:
         for site in started:
-            print(f"\n--- log of {site.name} ({site.base}) ---\n{site.log()[-4000:]}")
+            print(f"\n--- log of {site.name} ({site.base_url}) ---\n{site.log()[-4000:]}")
     with ThreadPoolExecutor() as pool:  # stopping takes a moment each: all at once
         list(pool.map(Site.close, started))

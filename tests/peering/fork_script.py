@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 
 import django
 
@@ -18,13 +17,11 @@ django.setup()
 from berrymq_django import twitter  # noqa: E402
 from berrymq_django.peering import peers  # noqa: E402
 from berrymq_django.rpc.peers import PeerLink  # noqa: E402
+from tests.support import eventually  # noqa: E402
 
 
 def wait_sent(link: PeerLink, n: int, timeout: float = 10.0) -> int:
-    deadline = time.monotonic() + timeout
-    while link.sent < n and time.monotonic() < deadline:
-        time.sleep(0.01)
-    return link.sent
+    return eventually(lambda: link.sent, until=lambda sent: sent >= n, timeout=timeout)
 
 
 def main() -> None:

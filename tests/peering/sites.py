@@ -9,30 +9,20 @@ A site is configured through environment variables (site_settings.py); its
 output (warnings of berrymq.peers included) goes to a log file that
 ``log()`` reads. ``stop()`` then ``start()`` restarts it on the same port,
 with nothing remembered: tokens, uid window and received messages are gone.
+Starting, stopping and the log are tests.support.SiteProcess's.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
-import httpx
+from tests.support import SiteProcess, eventually, free_port
+from tests.support.polling import source_of
+from tests.support.sites import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+__all__ = ["ROOT", "Site", "free_port", "key_for"]
 
 
 def key_for(name: str) -> str:
@@ -40,7 +30,7 @@ def key_for(name: str) -> str:
     return f"test-key-{name}-0123456789abcdef0123456789abcdef"
 
 
-class Site:
+class Site(SiteProcess):
     """One site process; its node name doubles as the principal its key is known by."""
 
     def __init__(
@@ -54,110 +44,33 @@ class Site:
         workers: int = 1,
         preload: bool = False,
     ) -> None:
-        self.name = name
-        self.port = port or free_port()
+        port = port or free_port()
         self.keys = keys or {}
         self.peers = peers or {}
-        self.extra_env = env or {}
-        self.workers = workers
-        self.preload = preload
-        self.process: subprocess.Popen[bytes] | None = None
-        fd, path = tempfile.mkstemp(prefix=f"berrymq-{name}-", suffix=".log")
-        os.close(fd)
-        self.log_path = Path(path)
-        # No keep-alive: an idle connection of ours would hold up a graceful stop.
-        self.http = httpx.Client(
-            base_url=self.base, timeout=30.0, limits=httpx.Limits(max_keepalive_connections=0)
+        super().__init__(
+            name,
+            app="tests.peering.site_wsgi:application",
+            settings="tests.peering.site_settings",
+            ready="/received/?count=1",
+            port=port,
+            env={
+                "BERRYMQ_SITE_NAME": name,
+                "BERRYMQ_SITE_URL": f"http://127.0.0.1:{port}/berrymq/rpc/",
+                "BERRYMQ_SITE_KEYS": json.dumps(self.keys),
+                "BERRYMQ_SITE_PEERS": json.dumps(self.peers),
+                **(env or {}),
+            },
+            gunicorn={
+                "workers": workers,
+                "threads": 8,
+                "worker_class": "gthread",
+                "preload_app": preload,
+            },
         )
 
     @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
     def rpc_url(self) -> str:
-        return f"{self.base}/berrymq/rpc/"
-
-    def environ(self) -> dict[str, str]:
-        """The environment the site runs with (also good for manage.py against its settings)."""
-        return {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "tests.peering.site_settings",
-            "PYTHONPATH": str(ROOT),
-            "BERRYMQ_SITE_NAME": self.name,
-            "BERRYMQ_SITE_URL": self.rpc_url,
-            "BERRYMQ_SITE_KEYS": json.dumps(self.keys),
-            "BERRYMQ_SITE_PEERS": json.dumps(self.peers),
-            **self.extra_env,
-        }
-
-    def start(self, timeout: float = 20.0) -> Site:
-        command = [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "tests.peering.site_wsgi:application",
-            "--bind",
-            f"127.0.0.1:{self.port}",
-            "--workers",
-            str(self.workers),
-            "--threads",
-            "8",
-            "--worker-class",
-            "gthread",
-            "--log-level",
-            "warning",
-            "--graceful-timeout",
-            "3",
-        ]
-        if self.preload:
-            command.append("--preload")
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                command, cwd=ROOT, env=self.environ(), stdout=log, stderr=subprocess.STDOUT
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(
-                    f"site {self.name} exited with {self.process.returncode}:\n{self.log()}"
-                )
-            try:
-                self.http.get("/received/?count=1", timeout=1.0)
-                return self
-            except httpx.HTTPError:
-                time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"site {self.name} did not answer on port {self.port}:\n{self.log()}")
-
-    def stop(self, timeout: float = 10.0, *, graceful: bool = True) -> None:
-        """Stop the process: gracefully (SIGTERM: requests in progress are answered) or
-        at once (SIGQUIT), killing it after timeout."""
-        if self.process is None:
-            return
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM if graceful else signal.SIGQUIT)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.process = None
-
-    def restart(self) -> Site:
-        self.stop()
-        return self.start()
-
-    def close(self) -> None:
-        self.stop(graceful=False)
-        self.http.close()
-        self.log_path.unlink(missing_ok=True)
-
-    def log(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")
-        except OSError:
-            return ""
+        return f"{self.base_url}/berrymq/rpc/"
 
     # -- driving the site ---------------------------------------------------
 
@@ -180,13 +93,14 @@ class Site:
 
     def wait_for(self, count: int, timeout: float = 20.0, *, stable: float = 0.0) -> int:
         """Wait until the follower got count messages; then, with stable, that no more come."""
-        deadline = time.monotonic() + timeout
-        got = self.count()
-        while got < count and time.monotonic() < deadline:
-            time.sleep(0.02)
-            got = self.count()
+        got = eventually(
+            self.count,
+            until=lambda got: got >= count,
+            timeout=timeout,
+            what=f"{self.name}'s follower to count {count} messages",
+        )
         if stable:
-            time.sleep(stable)
+            time.sleep(stable)  # nothing announces that no more will come: watch a while
             got = self.count()
         return got
 
@@ -209,15 +123,11 @@ class Site:
 
     def wait_status(self, key: str, peer: str, check: Any, timeout: float = 20.0) -> dict[str, Any]:
         """Poll status until check(peer's figures) is true; return the figures."""
-        deadline = time.monotonic() + timeout
-        while True:
-            figures = self.status(key)["peers"].get(peer, {})
-            if (figures and check(figures)) or time.monotonic() >= deadline:
-                return figures
-            time.sleep(0.05)
-
-    def __enter__(self) -> Site:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
+        figures: dict[str, Any] = eventually(
+            lambda: self.status(key)["peers"].get(peer, {}),
+            until=lambda figures: bool(figures) and check(figures),
+            timeout=timeout,
+            interval=0.05,
+            what=f"{self.name}'s link {peer!r} to pass {source_of(check)}",
+        )
+        return figures

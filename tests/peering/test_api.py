@@ -26,9 +26,10 @@ from berrymq_django.peering import (
     send_to,
 )
 from berrymq_django.rpc.client import PeerError, PeerUnavailable, Unauthorized
+from tests.support import eventually, free_port
 
 from .conftest import TESTER_KEY, SiteFactory
-from .sites import Site, free_port
+from .sites import Site
 
 
 @pytest.fixture(scope="module")
@@ -40,13 +41,6 @@ def site(sites: SiteFactory) -> Site:
 def no_links_left() -> Iterator[None]:
     yield
     close_connection()
-
-
-def wait(condition, timeout: float = 10.0) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not condition() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    return bool(condition())
 
 
 def test_connect_via_queue_pulls_with_get_and_get_nowait_then_closes(site: Site):
@@ -141,16 +135,18 @@ def test_interconnect_exchanges_messages_both_ways(site: Site, static_url: None,
     register_function("task:*", mine.append)
     with override_settings(BERRYMQ=config):
         link = interconnect(site.rpc_url, ttl=60, api_key=TESTER_KEY)
-        assert wait(lambda: link.status()["state"] == "connected"), link.status()
+        eventually(link.status, until=lambda status: status["state"] == "connected")
         callback = f"callback:tester@{here}"
-        assert wait(lambda: callback in site.status(TESTER_KEY)["peers"])
-        assert wait(lambda: site.status(TESTER_KEY)["peers"][callback]["state"] == "connected")
+        eventually(
+            lambda: site.status(TESTER_KEY)["peers"].get(callback, {}).get("state"),
+            until=lambda state: state == "connected",
+        )
 
         site.twitter("task:run", 3)  # the site calls us back
         before = site.count()
         twitter("order:created", 1)
 
-        assert wait(lambda: len(mine) == 3), mine
+        eventually(lambda: mine, until=lambda mine: len(mine) == 3)
         assert [(m.args, m.origin) for m in mine] == [
             ((0,), "api-site"),
             ((1,), "api-site"),
@@ -161,7 +157,7 @@ def test_interconnect_exchanges_messages_both_ways(site: Site, static_url: None,
 
         assert close_connection() == 1
         # Closing told the site, which stopped calling us back.
-        assert wait(lambda: callback not in site.status(TESTER_KEY)["peers"])
+        eventually(lambda: callback not in site.status(TESTER_KEY)["peers"])
         assert site.connections(TESTER_KEY) == {}
 
 

@@ -19,9 +19,10 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from berrymq_django.conf import berrymq_settings
+from tests.support import eventually, free_port
 
 from .conftest import TESTER_KEY, SiteFactory
-from .sites import ROOT, Site, free_port
+from .sites import ROOT, Site
 
 WRONG_KEY = "not-a-key-anyone-knows"
 
@@ -54,10 +55,7 @@ def queues_on(site: Site) -> int:
 
 
 def wait_queues(site: Site, count: int, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while queues_on(site) != count and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert queues_on(site) == count
+    eventually(lambda: queues_on(site), until=lambda queues: queues == count, timeout=timeout)
 
 
 class Background:

@@ -19,8 +19,10 @@ from typing import Any
 
 import pytest
 
+from tests.support import eventually, free_port
+
 from .conftest import TESTER_KEY, SiteFactory
-from .sites import ROOT, Site, free_port, key_for
+from .sites import ROOT, Site, key_for
 
 FAST_RETRY = {"MAX_BACKOFF": 0.2, "TIMEOUT": 0.5}
 
@@ -34,12 +36,12 @@ def read_journal(path: Path) -> list[dict[str, Any]]:
 
 
 def wait_journal(path: Path, count: int, timeout: float = 20.0) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + timeout
-    items = read_journal(path)
-    while len(items) < count and time.monotonic() < deadline:
-        time.sleep(0.05)
-        items = read_journal(path)
-    return items
+    return eventually(
+        lambda: read_journal(path),
+        until=lambda items: len(items) >= count,
+        timeout=timeout,
+        interval=0.05,
+    )
 
 
 # -- a peer restarting in the middle of a stream -------------------------------------------
@@ -68,8 +70,11 @@ def test_peer_restart_mid_stream_delivers_every_message_once_in_order(
     try:
         assert len(wait_journal(journal, 300)) >= 300
         b.stop()  # gracefully: what B accepted, A heard accepted
-        time.sleep(0.6)
-        down = a.status(TESTER_KEY)["peers"]["b"]
+        down = a.wait_status(
+            TESTER_KEY,
+            "b",
+            lambda f: f["state"] == "retrying" and "Connect" in (f["last_error"] or ""),
+        )
         b.start()  # same port; B forgot A's token, A must connect again
     finally:
         streamer.join()

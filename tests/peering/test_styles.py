@@ -10,12 +10,13 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+
+from tests.support import eventually
 
 from .conftest import TESTER_KEY, SiteFactory
 from .sites import Site, key_for
@@ -34,13 +35,12 @@ def wait_connected(site: Site, peer: str) -> dict[str, Any]:
 def callback_of(site: Site, principal: str, timeout: float = 20.0) -> str:
     """Wait for site's callback link of principal's interconnect; return its name."""
     prefix = f"callback:{principal}@"
-    deadline = time.monotonic() + timeout
-    while True:
-        names = [n for n in site.status(TESTER_KEY)["peers"] if n.startswith(prefix)]
-        if names or time.monotonic() > deadline:
-            break
-        time.sleep(0.05)
-    assert names, f"{site.name} has no callback link from {principal}"
+    names = eventually(
+        lambda: [n for n in site.status(TESTER_KEY)["peers"] if n.startswith(prefix)],
+        timeout=timeout,
+        interval=0.05,
+        what=f"{site.name} to have a callback link from {principal}",
+    )
     wait_connected(site, names[0])
     return names[0]
 
@@ -222,6 +222,29 @@ def test_mesh_of_three_delivers_each_message_to_each_site_exactly_once(sites: Si
 # -- a site of several processes on the Redis backend --------------------------------------
 
 
+def every_worker_calls_back(site: Site, principal: str, workers: int) -> None:
+    """Ask site's workers (requests in parallel start them all) until each has a connected
+    callback link to principal: each finds the interconnect on its own, within 2 s."""
+    prefix = f"callback:{principal}@"
+    states: dict[int, list[str]] = {}  # by worker pid, its callback links' states
+
+    def ask() -> dict[int, list[str]]:
+        with ThreadPoolExecutor(8) as pool:
+            for answer in pool.map(lambda _: site.http.get("/links/").json(), range(16)):
+                links = answer["links"].items()
+                states[answer["pid"]] = [s for n, s in links if n.startswith(prefix)]
+        return states
+
+    eventually(
+        ask,
+        until=lambda states: (
+            len(states) == workers and all(s == ["connected"] for s in states.values())
+        ),
+        timeout=20,
+        what=f"every worker of {site.name} to call {principal} back",
+    )
+
+
 def redis_url() -> str:
     """A reachable Redis URL, or skip: these tests need a Redis server."""
     url = os.environ.get("BERRYMQ_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -245,10 +268,7 @@ def test_every_process_of_a_redis_site_calls_an_interconnected_peer_back(sites: 
     many = sites("many", keys={"single": key_for("single")}, workers=2, env=backend)
     single = sites("single", peers={"many": {"URL": many.rpc_url, "API_KEY": key_for("single")}})
     wait_connected(single, "many")
-    # Let both workers start (their first request) and find the interconnect.
-    with ThreadPoolExecutor(8) as pool:
-        list(pool.map(lambda _: many.count(), range(16)))
-    time.sleep(2.5)
+    every_worker_calls_back(many, "single", workers=2)
 
     with ThreadPoolExecutor(8) as pool:
         pids = set(

@@ -12,6 +12,7 @@ import pytest
 from django.test import Client
 
 from berrymq_django import Message, Queue, register_function, twitter
+from tests.support import eventually
 
 from .conftest import berrymq_config
 from .helpers import (
@@ -496,8 +497,12 @@ def test_uid_is_forgotten_after_dedup_seconds(client: Client, follow: Follow):
         token = result(rpc(client, "connect_oneway", [60]))
         params = {"token": token, "identifier": "pay:x", "uid": uid}
         rpc(client, "send_message", params)
-        time.sleep(0.4)
-        rpc(client, "send_message", params)
+
+        def send_again() -> int:
+            rpc(client, "send_message", params)  # a duplicate (dropped) within the window
+            return len(received)
+
+        eventually(send_again, until=lambda count: count == 2)
 
     assert len(received) == 2
 
@@ -733,7 +738,7 @@ def test_token_expires_after_its_ttl(client: Client, follow: Follow):
     oneway = result(rpc(client, "connect_oneway", [0.2]))
     queue = result(rpc(client, "connect_via_queue", ["task:*", 0.2]))
 
-    time.sleep(0.4)
+    eventually(lambda: connections(client), until=lambda live: live == 0)  # status touches none
 
     assert_error(rpc(client, "send_message", [oneway, "task:run"]), INVALID_TOKEN)
     assert_error(rpc(client, "get_nowait", [queue]), INVALID_TOKEN)
@@ -744,7 +749,7 @@ def test_expired_connections_are_not_counted(client: Client):
     result(rpc(client, "connect_via_queue", ["task:*", 0.2]))
     before = connections(client)
 
-    time.sleep(0.4)
+    eventually(lambda: connections(client), until=lambda live: live == before - 1)
 
     assert connections(client) == before - 1
 

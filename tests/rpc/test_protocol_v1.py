@@ -6,13 +6,13 @@ the original protocol ("invalid token", "timeout") come back as results.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 import pytest
 from django.test import Client
 
 from berrymq_django import Message, twitter
+from tests.support import eventually
 
 from .conftest import berrymq_config
 from .helpers import (
@@ -109,7 +109,7 @@ def test_foreign_token_is_an_invalid_token_result(client: Client):
 
 def test_expired_token_is_an_invalid_token_result(client: Client):
     token = v1_result(client, "connect_oneway", [0.1])
-    time.sleep(0.3)
+    eventually(lambda: v1_result(client, "status", [])["connections"], until=lambda live: not live)
 
     assert v1_result(client, "send_message", [token, "a:b", [], {}]) == "invalid token"
 

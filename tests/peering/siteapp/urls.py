@@ -10,6 +10,7 @@ from django.urls import include, path
 from django.views.decorators.csrf import csrf_exempt
 
 from berrymq_django import twitter
+from berrymq_django.peering import peers
 
 from . import receivers
 
@@ -33,8 +34,15 @@ def received(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"count": len(items), "received": items})
 
 
+def links(request: HttpRequest) -> JsonResponse:
+    """GET: the pid of the worker answering, and the state of each of its peer links."""
+    states = {name: figures["state"] for name, figures in peers().status().items()}
+    return JsonResponse({"pid": os.getpid(), "links": states})
+
+
 urlpatterns = [
     path("berrymq/", include("berrymq_django.urls")),
     path("send/", send),
     path("received/", received),
+    path("links/", links),
 ]
