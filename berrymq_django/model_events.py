@@ -108,7 +108,11 @@ def connect_model_events(
         except ImproperlyConfigured as exc:
             if not skip_unknown:
                 raise
-            logger.error("%s Its events are not sent; manage.py check lists every problem.", exc)
+            logger.error(
+                "%s Its events are not sent until it is fixed (manage.py check lists every "
+                "problem).",
+                exc,
+            )
             continue
         if model not in models:
             models.append(model)
