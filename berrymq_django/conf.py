@@ -117,7 +117,7 @@ def _is_names(value: Any) -> bool:
 
 def _is_import_list(value: Any) -> bool:
     return isinstance(value, list | tuple) and all(
-        (isinstance(item, str) and item) or callable(item) for item in value
+        _is_name(item) or callable(item) for item in value
     )
 
 
@@ -130,7 +130,7 @@ def _is_url(value: Any) -> bool:
 
 def _is_api_keys(value: Any) -> bool:
     return isinstance(value, Mapping) and all(
-        _is_name(name) and isinstance(key, str) and key for name, key in value.items()
+        _is_name(name) and isinstance(key, str) and bool(key) for name, key in value.items()
     )
 
 
@@ -138,7 +138,7 @@ def _is_api_keys(value: Any) -> bool:
 VALIDATORS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "NODE_NAME": (lambda v: v is None or _is_name(v), "None or a non-blank string"),
     "BACKEND": (
-        lambda v: (isinstance(v, str) and v) or isinstance(v, type),
+        lambda v: _is_name(v) or isinstance(v, type),
         "an import string or a class",
     ),
     "BACKEND_OPTIONS": (

@@ -29,6 +29,7 @@ class Command(SiteCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
+        """Add --json, --timeout, --url and --api-key."""
         parser.add_argument("--json", action="store_true", help="Print one JSON document.")
         parser.add_argument("--timeout", type=float, default=5.0, help="Seconds (> 0) per peer.")
         parser.add_argument(
@@ -39,6 +40,7 @@ class Command(SiteCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        """Probe the peers, read the site's links, print; CommandError listing what fails."""
         timeout = positive_seconds(options["timeout"], "--timeout")
         assert timeout is not None  # it has a default
         url = checked_url(options["url"]) if options["url"] else berrymq_settings.SELF_URL

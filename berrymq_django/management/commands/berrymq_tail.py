@@ -55,6 +55,7 @@ class Command(SiteCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
+        """Add PATTERN, --url, --api-key, --json, --count, --timeout and --ttl."""
         parser.add_argument("pattern", nargs="?", default="*:*", help="e.g. order:* (default *:*)")
         add_site_options(parser, "to tail")
         parser.add_argument("--json", action="store_true", help="One JSON object per line.")
@@ -72,6 +73,7 @@ class Command(SiteCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        """Check the options, open the queue, print what comes; CommandError on any failure."""
         pattern = options["pattern"]
         try:
             parse_identifier(pattern)
