@@ -198,13 +198,13 @@ def test_tail_opens_a_new_queue_when_the_site_restarts(sites: SiteFactory):
 
 def test_tail_gives_up_when_the_site_stays_away_past_its_timeout(sites: SiteFactory):
     site = sites("cmd-vanishing", env={"BERRYMQ_SITE_EXTRA": '{"MAX_POLL_SECONDS": 1}'})
-    tail = Background("berrymq_tail", url=site.rpc_url, api_key=TESTER_KEY, timeout=4)
+    tail = Background("berrymq_tail", url=site.rpc_url, api_key=TESTER_KEY, timeout=6)
     wait_queues(site, 1)
-    site.stop()
+    site.stop(graceful=False)  # at once: the tail must see it gone well before its timeout
 
     with pytest.raises(CommandError) as raised:
         tail.join()
-    assert f"{site.rpc_url} was still out of reach when --timeout (4 s) ran out" in str(
+    assert f"{site.rpc_url} was still out of reach when --timeout (6 s) ran out" in str(
         raised.value
     )
     assert f"Cannot reach {site.rpc_url}: is the site running?" in str(raised.value)
