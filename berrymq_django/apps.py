@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from importlib import import_module
 from typing import Any
@@ -18,6 +19,8 @@ from berrymq_django.core.dispatcher import Dispatcher, default_node_name
 from berrymq_django.core.exceptions import ImproperlyConfiguredBackend
 from berrymq_django.model_events import connect_model_events
 from berrymq_django.peering import configure_peers, peers
+
+logger = logging.getLogger("berrymq.conf")
 
 
 def configure_dispatcher(dispatcher: Dispatcher | None = None) -> None:
@@ -97,6 +100,31 @@ def _start_peers(**kwargs: Any) -> None:
     peers().start()
 
 
+def _configure_at_start_up() -> None:
+    # A backend that cannot be built from BACKEND_OPTIONS leaves the default one.
+    try:
+        configure_dispatcher()
+    except ImproperlyConfigured as exc:
+        # The backend's own message: it names the option without echoing secrets.
+        logger.error(
+            "BERRYMQ setting 'BACKEND_OPTIONS' does not suit BACKEND: %s Using the default "
+            "backend until it is fixed (manage.py check lists every problem).",
+            exc.__cause__ or exc,
+        )
+        berrymq_settings.use_defaults("BACKEND", "BACKEND_OPTIONS")
+        configure_dispatcher()
+
+
+def _configure_peers_at_start_up() -> None:
+    try:
+        configure_peers()
+    except ImproperlyConfigured as exc:
+        logger.error(
+            "%s No peer is connected until it is fixed (manage.py check lists every problem).",
+            exc,
+        )
+
+
 class BerryMQConfig(AppConfig):
     """Configure ``default_dispatcher`` from settings and import every app's receivers."""
 
@@ -104,15 +132,20 @@ class BerryMQConfig(AppConfig):
     verbose_name = "berryMQ"
 
     def ready(self) -> None:
-        """Register checks, configure the dispatcher, autodiscover, connect model events."""
+        """Register checks, configure the dispatcher, autodiscover, connect model events.
+
+        A mistake in BERRYMQ never stops start-up: it is logged, what it concerns
+        keeps its default or stays off, and ``manage.py check`` reports it.
+        """
         register_checks()
-        configure_dispatcher()
-        setting_changed.connect(
-            _reconfigure_on_change, dispatch_uid="berrymq_django.apps.reconfigure"
-        )
-        autodiscover()
-        # Peers are configured now but connect lazily: on the first message sent to
-        # them or the first request served, never during migrate or other commands.
-        configure_peers()
-        request_started.connect(_start_peers, dispatch_uid="berrymq_django.apps.start_peers")
-        connect_model_events()
+        with berrymq_settings.lenient():
+            _configure_at_start_up()
+            setting_changed.connect(
+                _reconfigure_on_change, dispatch_uid="berrymq_django.apps.reconfigure"
+            )
+            autodiscover()
+            # Peers are configured now but connect lazily: on the first message sent to
+            # them or the first request served, never during migrate or other commands.
+            _configure_peers_at_start_up()
+            request_started.connect(_start_peers, dispatch_uid="berrymq_django.apps.start_peers")
+            connect_model_events(skip_unknown=True)

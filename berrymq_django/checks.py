@@ -6,18 +6,22 @@ Id                       Problem
 berrymq_django.E001      a key of BERRYMQ that no setting has (with a "did you mean")
 berrymq_django.E002      BERRYMQ is not a dict
 berrymq_django.E003      a value of the wrong type or range
-berrymq_django.E004      an import string that does not import
+berrymq_django.E004      an import string that does not import, or names the wrong kind
 berrymq_django.E005      a malformed PEERS entry (URL, STYLE, identifiers, numbers)
 berrymq_django.E006      a MODEL_EVENTS entry that names no installed model
 berrymq_django.E007      "rest_framework" missing from INSTALLED_APPS
 berrymq_django.E008      an API_KEYS name that other callers' principals use
+berrymq_django.E009      BACKEND_OPTIONS that the BACKEND refuses
+berrymq_django.E010      an interconnected peer while SELF_URL is not set
 berrymq_django.W001      ALLOW_ANONYMOUS while DEBUG is False
 berrymq_django.W002      an API key shorter than MIN_API_KEY_LENGTH while DEBUG is False
 ======================== ===============================================================
 
-Values read at start-up (BACKEND, MULTIPLICITY, MODEL_EVENTS...) also raise
-``ImproperlyConfigured`` when first read; the checks report every problem at
-once, including keys only the JSON-RPC endpoint reads, on its first request.
+Start-up never stops on a mistake: the app reads BERRYMQ leniently, logging each
+malformed value and using its default, skipping a MODEL_EVENTS label it cannot
+resolve and peers it cannot configure. These checks report every problem at
+once, including keys only the JSON-RPC endpoint reads; none of them raises,
+whatever the settings hold.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
 from berrymq_django.conf import DEFAULTS, IMPORT_STRINGS, perform_import, validate
+from berrymq_django.core.api import default_dispatcher
 from berrymq_django.peering import peer_configs
 from berrymq_django.rpc.peers import CALLBACK_PRINCIPAL_PREFIX
 
@@ -50,7 +55,9 @@ def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
 
 def check_settings(app_configs: Iterable[AppConfig] | None = None, **kwargs: Any) -> list[Any]:
     """Check every key and value of BERRYMQ; return the errors found."""
-    user = getattr(settings, "BERRYMQ", None) or {}
+    user = getattr(settings, "BERRYMQ", None)
+    if user is None:
+        user = {}
     if not isinstance(user, Mapping):
         return [
             checks.Error(
@@ -63,6 +70,7 @@ def check_settings(app_configs: Iterable[AppConfig] | None = None, **kwargs: Any
     for key in user:
         if key not in DEFAULTS:
             errors.append(_unknown_key(key))
+    bad: set[str] = set()  # keys already reported: their later checks would only repeat it
     for key, value in user.items():
         if key not in DEFAULTS:
             continue
@@ -70,10 +78,19 @@ def check_settings(app_configs: Iterable[AppConfig] | None = None, **kwargs: Any
             validate(key, value)
         except ImproperlyConfigured as exc:
             errors.append(checks.Error(str(exc), id="berrymq_django.E003"))
+            bad.add(key)
             continue
         if key in IMPORT_STRINGS:
-            errors.extend(_import_errors(key, value))
-    errors.extend(_peer_errors(user.get("PEERS")))
+            found = _import_errors(key, value)
+            errors.extend(found)
+            if found:
+                bad.add(key)
+    if not bad & {"BACKEND", "BACKEND_OPTIONS"}:
+        errors.extend(_backend_errors(user))
+    if "PEERS" not in bad:
+        errors.extend(_peer_errors(user.get("PEERS")))
+        if "SELF_URL" not in bad:
+            errors.extend(_callback_errors(user.get("PEERS"), user.get("SELF_URL")))
     errors.extend(_reserved_key_names(user.get("API_KEYS")))
     errors.extend(_model_event_errors(user.get("MODEL_EVENTS")))
     return errors
@@ -94,13 +111,12 @@ def _import_errors(key: str, value: Any) -> list[Any]:
         try:
             perform_import(item, key)
         except ImproperlyConfigured as exc:
-            errors.append(
-                checks.Error(
-                    str(exc),
-                    hint="Check the dotted path: 'package.module.ClassName'.",
-                    id="berrymq_django.E004",
-                )
+            hint = (
+                "Check the dotted path: 'package.module.ClassName'."
+                if isinstance(exc.__cause__, ImportError)
+                else "Name a class of that kind, not a module, function or instance."
             )
+            errors.append(checks.Error(str(exc), hint=hint, id="berrymq_django.E004"))
     return errors
 
 
@@ -121,6 +137,56 @@ def _peer_errors(peers: Any) -> list[Any]:
                 )
             )
     return errors
+
+
+def _backend_errors(user: Mapping[str, Any]) -> list[Any]:
+    # Build the backend as start-up would, unless the running one already was.
+    backend_class = perform_import(user.get("BACKEND", DEFAULTS["BACKEND"]), "BACKEND")
+    options = dict(user.get("BACKEND_OPTIONS", DEFAULTS["BACKEND_OPTIONS"]))
+    current = default_dispatcher.backend
+    if type(current) is backend_class and getattr(current, "options", None) == options:
+        return []
+    try:
+        backend = backend_class(**options)
+    except Exception as exc:  # whatever the class raises, the check reports it
+        # The options may hold passwords: name the class and the error, not the values.
+        return [
+            checks.Error(
+                f"BERRYMQ setting 'BACKEND_OPTIONS' does not suit BACKEND "
+                f"{backend_class.__module__}.{backend_class.__qualname__}: {exc}",
+                hint="Give only the options that backend documents "
+                "(the README's 'Scaling out' section lists the Redis backend's).",
+                id="berrymq_django.E009",
+            )
+        ]
+    backend.close()
+    return []
+
+
+def _callback_errors(peers: Any, self_url: Any) -> list[Any]:
+    # An interconnected peer calls us back at SELF_URL: without it, it cannot.
+    if self_url or not isinstance(peers, Mapping):
+        return []
+    return [
+        checks.Error(
+            f"BERRYMQ['PEERS'][{name!r}] is interconnected, so the peer must call this site "
+            "back, but BERRYMQ 'SELF_URL' is not set.",
+            hint="Set SELF_URL to this site's endpoint URL (e.g. \"https://example.com/berrymq/"
+            'rpc/"), or give the peer "STYLE": "oneway".',
+            id="berrymq_django.E010",
+        )
+        for name, options in peers.items()
+        if _well_formed(name, options) and options.get("STYLE", "interconnect") == "interconnect"
+    ]
+
+
+def _well_formed(name: str, options: Any) -> bool:
+    # An entry E005 reports is not checked further: one problem at a time per peer.
+    try:
+        peer_configs({name: options})
+    except ImproperlyConfigured:
+        return False
+    return True
 
 
 def _reserved_key_names(keys: Any) -> list[Any]:
@@ -184,7 +250,7 @@ def check_dependencies(app_configs: Iterable[AppConfig] | None = None, **kwargs:
 
 def check_security(app_configs: Iterable[AppConfig] | None = None, **kwargs: Any) -> list[Any]:
     """Warn about settings that open the JSON-RPC endpoint in production (DEBUG False)."""
-    user = getattr(settings, "BERRYMQ", None) or {}
+    user = getattr(settings, "BERRYMQ", None)
     if settings.DEBUG or not isinstance(user, Mapping):
         return []
     warnings: list[Any] = []

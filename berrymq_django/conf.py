@@ -7,21 +7,29 @@ The cache is dropped whenever ``setting_changed`` fires for ``BERRYMQ``, so
 ``override_settings(BERRYMQ={...})`` is seen at once.
 
 A value is checked when it is first read: a wrong type or range raises
-``ImproperlyConfigured`` naming the key and the value. Unknown keys are not an
-error here: the system checks (``berrymq_django.checks``) report them with a
-"did you mean" hint, so a typo never stops the process but never goes unseen.
+``ImproperlyConfigured`` naming the key and the value. At start-up the app reads
+``lenient()``-ly: a malformed value is logged and its default used, so a mistake
+never stops the process (nor ``manage.py check``, which reports every one).
+Unknown keys are not an error here: the system checks (``berrymq_django.checks``)
+report them with a "did you mean" hint, so a typo never stops the process but
+never goes unseen.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import contextlib
+import logging
+from collections.abc import Callable, Iterator, Mapping
 from numbers import Real
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.utils.module_loading import import_string
+
+logger = logging.getLogger("berrymq.conf")
 
 DEFAULTS: dict[str, Any] = {
     # Identity: stamped on every message as its origin; None means "<hostname>-<pid>".
@@ -62,18 +70,45 @@ DEFAULTS: dict[str, Any] = {
     "PEERS": {},
 }
 
-# Settings given as dotted paths; a value that is already an object is kept as is.
-IMPORT_STRINGS = frozenset(
-    {"BACKEND", "AUTHENTICATION_CLASSES", "PERMISSION_CLASSES", "THROTTLE_CLASSES"}
-)
+# Settings given as dotted paths (a value that is already an object is kept as is),
+# with the methods what they name must have, and what that is called in errors.
+IMPORT_STRINGS: dict[str, tuple[tuple[str, ...], str]] = {
+    "BACKEND": (("bind", "publish", "shared_store", "close"), "a berryMQ backend class"),
+    "AUTHENTICATION_CLASSES": (("authenticate",), "a DRF authentication class"),
+    "PERMISSION_CLASSES": (("has_permission",), "a DRF permission class"),
+    "THROTTLE_CLASSES": (("allow_request",), "a DRF throttle class"),
+}
+
+# The longest any wait or memory may last: a year is beyond any sensible setting,
+# and well within what threading's timeouts accept.
+MAX_SECONDS = 365 * 24 * 3600
 
 
 def _is_count(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
+def _is_limit(value: Any) -> bool:
+    return _is_count(value) and value > 0
+
+
 def _is_seconds(value: Any) -> bool:
-    return isinstance(value, Real) and not isinstance(value, bool) and value >= 0
+    return (
+        isinstance(value, Real)
+        and not isinstance(value, bool)
+        and 0 < float(value) <= MAX_SECONDS  # NaN fails both comparisons
+    )
+
+
+def _is_name(value: Any) -> bool:
+    return isinstance(value, str) and bool(value.strip())
+
+
+def _is_module_list(value: Any) -> bool:
+    return isinstance(value, list | tuple) and all(
+        isinstance(item, str) and all(part.isidentifier() for part in item.split("."))
+        for item in value
+    )
 
 
 def _is_names(value: Any) -> bool:
@@ -81,39 +116,57 @@ def _is_names(value: Any) -> bool:
 
 
 def _is_import_list(value: Any) -> bool:
-    return isinstance(value, list | tuple) and all(isinstance(item, str | type) for item in value)
+    return isinstance(value, list | tuple) and all(
+        _is_name(item) or callable(item) for item in value
+    )
+
+
+def _is_url(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    parts = urlsplit(value)
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
+def _is_api_keys(value: Any) -> bool:
+    return isinstance(value, Mapping) and all(
+        _is_name(name) and isinstance(key, str) and bool(key) for name, key in value.items()
+    )
 
 
 # What each key accepts, as (test, description for the error message).
 VALIDATORS: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "NODE_NAME": (lambda v: v is None or (isinstance(v, str) and bool(v)), "None or a string"),
-    "BACKEND": (lambda v: isinstance(v, str | type), "an import string or a class"),
-    "BACKEND_OPTIONS": (lambda v: isinstance(v, Mapping), "a dict of keyword arguments"),
-    "AUTODISCOVER": (_is_names, "a list of module names"),
+    "NODE_NAME": (lambda v: v is None or _is_name(v), "None or a non-blank string"),
+    "BACKEND": (
+        lambda v: _is_name(v) or isinstance(v, type),
+        "an import string or a class",
+    ),
+    "BACKEND_OPTIONS": (
+        lambda v: isinstance(v, Mapping) and all(isinstance(k, str) for k in v),
+        "a dict of keyword arguments",
+    ),
+    "AUTODISCOVER": (_is_module_list, "a list of module names"),
     "RAISE_ERRORS": (lambda v: isinstance(v, bool), "True or False"),
     "MULTIPLICITY": (_is_count, "an int of 0 or more"),
     "MODEL_EVENTS": (_is_names, 'a list of model labels like "shop.Order"'),
-    "API_KEYS": (
-        lambda v: (
-            isinstance(v, Mapping)
-            and all(isinstance(k, str) and isinstance(key, str) and key for k, key in v.items())
-        ),
-        "a dict of principal name to key string",
-    ),
+    "API_KEYS": (_is_api_keys, "a dict of principal name to key string"),
     "ALLOW_ANONYMOUS": (lambda v: isinstance(v, bool), "True or False"),
     "AUTHENTICATION_CLASSES": (_is_import_list, "a list of import strings or classes"),
     "PERMISSION_CLASSES": (_is_import_list, "a list of import strings or classes"),
     "THROTTLE_CLASSES": (_is_import_list, "a list of import strings or classes"),
-    "MAX_BODY_BYTES": (_is_count, "an int of 0 or more"),
-    "MAX_BATCH": (_is_count, "an int of 0 or more"),
-    "MAX_DEPTH": (_is_count, "an int of 0 or more"),
-    "MAX_IDENTIFIER_LENGTH": (_is_count, "an int of 0 or more"),
-    "MAX_MESSAGES_PER_CALL": (_is_count, "an int of 0 or more"),
-    "MAX_POLL_SECONDS": (_is_seconds, "a number of seconds, 0 or more"),
-    "QUEUE_MAXSIZE": (_is_count, "an int of 0 or more"),
-    "DEDUP_SECONDS": (_is_seconds, "a number of seconds, 0 or more"),
-    "SELF_URL": (lambda v: v is None or isinstance(v, str), "None or a URL string"),
-    "PEERS": (lambda v: isinstance(v, Mapping), "a dict of peer name to options"),
+    "MAX_BODY_BYTES": (_is_limit, "a positive int"),
+    "MAX_BATCH": (_is_limit, "a positive int"),
+    "MAX_DEPTH": (_is_limit, "a positive int"),
+    "MAX_IDENTIFIER_LENGTH": (_is_limit, "a positive int"),
+    "MAX_MESSAGES_PER_CALL": (_is_limit, "a positive int"),
+    "MAX_POLL_SECONDS": (_is_seconds, "a positive number of seconds, at most a year"),
+    "QUEUE_MAXSIZE": (_is_limit, "a positive int"),
+    "DEDUP_SECONDS": (_is_seconds, "a positive number of seconds, at most a year"),
+    "SELF_URL": (lambda v: v is None or _is_url(v), "None or an http(s) URL with a host"),
+    "PEERS": (
+        lambda v: isinstance(v, Mapping) and all(_is_name(name) for name in v),
+        "a dict of peer name to options",
+    ),
 }
 
 
@@ -129,6 +182,8 @@ def validate(key: str, value: Any) -> None:
         raise ImproperlyConfigured(
             f"BERRYMQ setting {key!r} must be {rule[1]}, not {_shown(key, value)}."
         )
+    if key == "API_KEYS":
+        _validate_api_keys(value)
 
 
 def _shown(key: str, value: Any) -> str:
@@ -137,30 +192,81 @@ def _shown(key: str, value: Any) -> str:
     if not isinstance(value, Mapping):
         return f"a {type(value).__name__}"
     # Name the entries at fault, without their values: the others may be valid keys.
-    bad = [
-        repr(name)
-        for name, item in value.items()
-        if not (isinstance(name, str) and isinstance(item, str) and item)
-    ]
-    return f"a dict whose entries {', '.join(bad)} are not strings" if bad else "a malformed dict"
+    if key == "API_KEYS":
+        bad = [
+            repr(name)
+            for name, item in value.items()
+            if not (_is_name(name) and isinstance(item, str) and item)
+        ]
+        return (
+            f"a dict whose entries {', '.join(bad)} are not strings" if bad else "a malformed dict"
+        )
+    bad = [repr(name) for name in value if not (isinstance(name, str) and name.strip())]
+    return f"a dict with the names {', '.join(bad)}" if bad else "a malformed dict"
+
+
+def _validate_api_keys(keys: Mapping[str, str]) -> None:
+    # A key travels in "Authorization: Bearer <key>": a header carries visible ASCII,
+    # and the endpoint strips the spaces around it.
+    for name, key in keys.items():
+        if not (key.isascii() and key.isprintable()) or key != key.strip():
+            raise ImproperlyConfigured(
+                f"BERRYMQ setting 'API_KEYS' gives {name!r} a key with spaces around it or "
+                "characters an HTTP header cannot carry: use visible ASCII only."
+            )
+    holders: dict[str, str] = {}
+    for name, key in keys.items():
+        if key in holders:
+            raise ImproperlyConfigured(
+                f"BERRYMQ setting 'API_KEYS' gives {holders[key]!r} and {name!r} the same key: "
+                "the endpoint could not tell them apart."
+            )
+        holders[key] = name
 
 
 def perform_import(value: Any, key: str) -> Any:
-    """Import ``value`` (a dotted path, or a list of them); name ``key`` if that fails."""
+    """Import ``value`` (a dotted path, or a list of them); name ``key`` if that fails.
+
+    What it names must be of the kind the key needs (a backend class for BACKEND,
+    DRF classes for the ``*_CLASSES``); ImproperlyConfigured otherwise.
+    """
     if isinstance(value, list | tuple):
         return [perform_import(item, key) for item in value]
-    if not isinstance(value, str):
-        return value
-    try:
-        return import_string(value)
-    except ImportError as exc:
+    imported = value
+    if isinstance(value, str):
+        try:
+            imported = import_string(value)
+        except ImportError as exc:
+            raise ImproperlyConfigured(
+                f"Could not import {value!r} for BERRYMQ setting {key!r}: {exc}"
+            ) from exc
+    _check_kind(key, value, imported)
+    return imported
+
+
+def _check_kind(key: str, value: Any, imported: Any) -> None:
+    kind = IMPORT_STRINGS.get(key)
+    if kind is None:
+        return
+    methods, what = kind
+    # DRF composes permissions (IsAuthenticated & IsAdminUser) into callables that
+    # are not classes; a backend must be a class, as the dispatcher compares types.
+    usable = isinstance(imported, type) or (key != "BACKEND" and callable(imported))
+    if usable and isinstance(imported, type):
+        usable = all(callable(getattr(imported, name, None)) for name in methods)
+    if not usable:
         raise ImproperlyConfigured(
-            f"Could not import {value!r} for BERRYMQ setting {key!r}: {exc}"
-        ) from exc
+            f"BERRYMQ setting {key!r} names {value!r}, which is not {what} "
+            f"(a class with {', '.join(methods)})."
+        )
 
 
 class BerryMQSettings:
-    """Expose each BERRYMQ key as an attribute; values are computed once, then cached."""
+    """Expose each BERRYMQ key as an attribute; values are computed once, then cached.
+
+    A malformed value raises ImproperlyConfigured when read, except inside
+    ``lenient()``, where it is logged and the key's default is used instead.
+    """
 
     def __init__(
         self,
@@ -171,14 +277,17 @@ class BerryMQSettings:
         self._explicit = user_settings
         self.defaults = dict(DEFAULTS if defaults is None else defaults)
         self._cached: set[str] = set()
+        self._lenient = False
 
     @property
     def user_settings(self) -> Mapping[str, Any]:
         """Return the project's BERRYMQ mapping; raise ImproperlyConfigured if it is no dict."""
         if self._explicit is not None:
-            user = self._explicit
+            user: Any = self._explicit
         else:
-            user = getattr(settings, "BERRYMQ", None) or {}
+            user = getattr(settings, "BERRYMQ", None)
+            if user is None:
+                return {}
         if not isinstance(user, Mapping):
             raise ImproperlyConfigured(
                 f"The BERRYMQ setting must be a dict, not {type(user).__name__} ({user!r})."
@@ -189,17 +298,50 @@ class BerryMQSettings:
         """Return the keys of the project's BERRYMQ that no setting has, sorted."""
         return sorted(str(key) for key in self.user_settings if key not in self.defaults)
 
+    @contextlib.contextmanager
+    def lenient(self) -> Iterator[None]:
+        """Read malformed values as their defaults, logging each, while the block runs.
+
+        For start-up, where a mistake must not stop the process: the values read
+        in the block stay cached (until ``reload()``), and ``manage.py check``
+        reports every mistake.
+        """
+        self._lenient = True
+        try:
+            yield
+        finally:
+            self._lenient = False
+
     def __getattr__(self, attr: str) -> Any:
         # Only called for names not cached on the instance yet.
         if attr.startswith("_") or attr not in self.defaults:
             raise AttributeError(f"Invalid BERRYMQ setting: {attr!r}")
-        value = self.user_settings.get(attr, self.defaults[attr])
-        validate(attr, value)
-        if attr in IMPORT_STRINGS:
-            value = perform_import(value, attr)
+        try:
+            value = self._read(attr, self.user_settings.get(attr, self.defaults[attr]))
+        except ImproperlyConfigured as exc:
+            if not self._lenient:
+                raise
+            value = self._read(attr, self.defaults[attr])
+            logger.error(
+                "%s Using the default, %r, until it is fixed (manage.py check lists every "
+                "problem).",
+                exc,
+                self.defaults[attr],
+            )
         setattr(self, attr, value)
         self._cached.add(attr)
         return value
+
+    def use_defaults(self, *attrs: str) -> None:
+        """Read each of attrs as its default until ``reload()`` (a value start-up gave up on)."""
+        for attr in attrs:
+            setattr(self, attr, self._read(attr, self.defaults[attr]))
+            self._cached.add(attr)
+
+    @staticmethod
+    def _read(attr: str, value: Any) -> Any:
+        validate(attr, value)
+        return perform_import(value, attr) if attr in IMPORT_STRINGS else value
 
     def reload(self) -> None:
         """Forget every cached value so the next read sees the current settings."""

@@ -1,6 +1,11 @@
 """berrymq_django.checks: what ``manage.py check`` reports about BERRYMQ and its surroundings.
 
-Most cases run the checks under ``override_settings``. A value that start-up code
+Most cases run the checks in this process, under ``override_settings``; a real
+``python -m django check`` and start-up run in subprocesses, on the settings of
+the peering tests' sites (tests/peering/site_settings.py), which read BERRYMQ
+keys from the environment.
+
+In this process A value that start-up code
 refuses (BACKEND, MULTIPLICITY, PEERS...) cannot get through override_settings,
 whose setting_changed handlers apply it at once and raise ImproperlyConfigured; those
 cases set the raw value with ``raw_berrymq`` to see what the check says about it.
@@ -8,7 +13,12 @@ cases set the raw value with ``raw_berrymq`` to see what the check says about it
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -104,7 +114,7 @@ def test_berrymq_that_is_no_dict_is_an_error(raw_berrymq: RawBerryMQ) -> None:
     ("conf", "text"),
     [
         ({"ALLOW_ANONYMOUS": "yes"}, "'ALLOW_ANONYMOUS' must be True or False, not 'yes'."),
-        ({"MAX_BATCH": -1}, "'MAX_BATCH' must be an int of 0 or more, not -1."),
+        ({"MAX_BATCH": -1}, "'MAX_BATCH' must be a positive int, not -1."),
         (
             {"API_KEYS": ["k"]},
             "'API_KEYS' must be a dict of principal name to key string, not a list.",
@@ -242,3 +252,205 @@ def test_an_api_key_named_like_another_principal_is_an_error(
     [message] = berrymq_messages()
     assert message.id == "berrymq_django.E008"
     assert repr(name) in message.msg
+
+
+# --- every key, every kind of bad value --------------------------------------------------
+
+E003, E004, E005 = "berrymq_django.E003", "berrymq_django.E004", "berrymq_django.E005"
+E006, E008, E009, E010 = (
+    "berrymq_django.E006",
+    "berrymq_django.E008",
+    "berrymq_django.E009",
+    "berrymq_django.E010",
+)
+PEER = {"URL": "http://b.example/berrymq/rpc/", "STYLE": "oneway"}
+SECRET = "s3cret-0123456789abcdef0123456789abcdef"
+
+# (settings, the check's id, what its message must name). Each value alone is wrong.
+BAD_SETTINGS: list[tuple[dict[str, Any], str, list[str]]] = [
+    ({"NODE_NAME": 42}, E003, ["'NODE_NAME'", "42"]),
+    ({"NODE_NAME": "  "}, E003, ["'NODE_NAME'", "'  '"]),
+    ({"BACKEND": 42}, E003, ["'BACKEND'", "42"]),
+    ({"BACKEND": "nowhere.Backend"}, E004, ["'BACKEND'", "'nowhere.Backend'"]),
+    ({"BACKEND": "os.path.join"}, E004, ["'BACKEND'", "'os.path.join'", "backend class"]),
+    ({"BACKEND_OPTIONS": f"redis://:{SECRET}@cache"}, E003, ["'BACKEND_OPTIONS'", "a str"]),
+    ({"BACKEND_OPTIONS": {"URL": "redis://x"}}, E009, ["'BACKEND_OPTIONS'", "MemoryBackend"]),
+    ({"AUTODISCOVER": "receivers"}, E003, ["'AUTODISCOVER'", "'receivers'"]),
+    ({"AUTODISCOVER": ["my receivers"]}, E003, ["'AUTODISCOVER'", "'my receivers'"]),
+    ({"RAISE_ERRORS": "yes"}, E003, ["'RAISE_ERRORS'", "'yes'"]),
+    ({"MULTIPLICITY": "four"}, E003, ["'MULTIPLICITY'", "'four'"]),
+    ({"MULTIPLICITY": -1}, E003, ["'MULTIPLICITY'", "-1"]),
+    ({"MODEL_EVENTS": "shop.Order"}, E003, ["'MODEL_EVENTS'", "'shop.Order'"]),
+    ({"MODEL_EVENTS": ["shop.Ordr"]}, E006, ["'MODEL_EVENTS'", "'shop.Ordr'"]),
+    ({"API_KEYS": {"site-b": 123}}, E003, ["'API_KEYS'", "'site-b'"]),
+    ({"API_KEYS": {"site-b": f" {SECRET}"}}, E003, ["'API_KEYS'", "'site-b'", "spaces"]),
+    ({"API_KEYS": {"site-b": SECRET, "site-c": SECRET}}, E003, ["'site-b'", "'site-c'", "same"]),
+    ({"API_KEYS": {"anonymous": SECRET}}, E008, ["'API_KEYS'", "'anonymous'"]),
+    ({"ALLOW_ANONYMOUS": 1}, E003, ["'ALLOW_ANONYMOUS'", "1"]),
+    ({"AUTHENTICATION_CLASSES": "x.Auth"}, E003, ["'AUTHENTICATION_CLASSES'", "'x.Auth'"]),
+    ({"AUTHENTICATION_CLASSES": ["x.Auth"]}, E004, ["'AUTHENTICATION_CLASSES'", "'x.Auth'"]),
+    (
+        {"AUTHENTICATION_CLASSES": ["berrymq_django.permissions.IsBerryMQClient"]},
+        E004,
+        ["'AUTHENTICATION_CLASSES'", "IsBerryMQClient'", "authentication class"],
+    ),
+    (
+        {"PERMISSION_CLASSES": ["berrymq_django.authentication.APIKeyAuthentication"]},
+        E004,
+        ["'PERMISSION_CLASSES'", "APIKeyAuthentication'", "permission class"],
+    ),
+    (
+        {"THROTTLE_CLASSES": ["rest_framework.permissions.AllowAny"]},
+        E004,
+        ["'THROTTLE_CLASSES'", "AllowAny'", "throttle class"],
+    ),
+    ({"THROTTLE_CLASSES": [None]}, E003, ["'THROTTLE_CLASSES'", "[None]"]),
+    *[
+        ({key: value}, E003, [repr(key), repr(value)])
+        for key in (
+            "MAX_BODY_BYTES",
+            "MAX_BATCH",
+            "MAX_DEPTH",
+            "MAX_IDENTIFIER_LENGTH",
+            "MAX_MESSAGES_PER_CALL",
+            "QUEUE_MAXSIZE",
+        )
+        for value in (0, -1, "10", 2.5, True)
+    ],
+    *[
+        ({key: value}, E003, [repr(key), repr(value)])
+        for key in ("MAX_POLL_SECONDS", "DEDUP_SECONDS")
+        for value in (0, -1.5, "25", float("nan"), float("inf"), 10**9)
+    ],
+    ({"SELF_URL": "b.example/berrymq/rpc/"}, E003, ["'SELF_URL'", "'b.example/berrymq/rpc/'"]),
+    ({"SELF_URL": "http://"}, E003, ["'SELF_URL'", "'http://'"]),
+    ({"PEERS": ["site-b"]}, E003, ["'PEERS'", "a list"]),
+    ({"PEERS": {"site-b": {**PEER, "API_KEY": 5}}}, E005, ["['site-b']['API_KEY']", "5"]),
+    ({"PEERS": {"site-b": {**PEER, "STYLE": "interconnect"}}}, E010, ["['site-b']", "SELF_URL"]),
+]
+
+
+def test_the_table_has_a_bad_value_for_every_key() -> None:
+    from berrymq_django.conf import DEFAULTS
+
+    assert {key for conf, _, _ in BAD_SETTINGS for key in conf} == set(DEFAULTS)
+
+
+@pytest.mark.parametrize(
+    ("conf", "check_id", "named"),
+    BAD_SETTINGS,
+    ids=[f"{next(iter(conf))}={next(iter(conf.values()))!r}" for conf, _, _ in BAD_SETTINGS],
+)
+def test_every_bad_value_is_one_check_message_naming_key_and_value(
+    raw_berrymq: RawBerryMQ, conf: dict[str, Any], check_id: str, named: list[str]
+) -> None:
+    raw_berrymq(conf)
+    [message] = berrymq_messages()
+    assert message.id == check_id
+    for text in named:
+        assert text in message.msg
+    assert SECRET not in message.msg  # a key or a password in a URL is never echoed
+
+
+def test_a_backend_that_needs_other_options_is_built_once_to_check_them(
+    raw_berrymq: RawBerryMQ,
+) -> None:
+    from tests.testapp.backends import RecordingBackend
+
+    raw_berrymq({"BACKEND": RecordingBackend, "BACKEND_OPTIONS": {"prefix": "demo"}})
+    assert berrymq_messages() == []
+
+
+def test_composed_drf_permissions_are_accepted() -> None:
+    from rest_framework.permissions import IsAdminUser, IsAuthenticated
+
+    with override_settings(BERRYMQ={"PERMISSION_CLASSES": [IsAuthenticated & IsAdminUser]}):
+        assert berrymq_messages() == []
+
+
+def test_berrymq_set_to_none_is_the_defaults(raw_berrymq: RawBerryMQ) -> None:
+    raw_berrymq(None)
+    assert berrymq_messages() == []
+    raw_berrymq([])
+    assert ids(berrymq_messages()) == ["berrymq_django.E002"]
+
+
+# --- a real manage.py check, and start-up, in a subprocess --------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def django_command(argv: list[str], berrymq: dict[str, Any]) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m django`` with argv on a site's settings plus berrymq's keys."""
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.peering.site_settings",
+        "PYTHONPATH": str(ROOT),
+        "BERRYMQ_SITE_EXTRA": json.dumps(berrymq),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "django", *argv],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize(
+    ("berrymq", "check_id", "named"),
+    [
+        ({"MULTIPLICITY": "four"}, E003, ["'MULTIPLICITY'", "'four'"]),
+        ({"BACKEND": "nowhere.Backend"}, E004, ["'BACKEND'", "'nowhere.Backend'"]),
+        ({"BACKEND_OPTIONS": {"nope": 1}}, E009, ["'BACKEND_OPTIONS'", "'nope'"]),
+        ({"MAX_BODY_BYTES": 0}, E003, ["'MAX_BODY_BYTES'", "not 0"]),
+        ({"API_KEYS": {"site-b": 5}}, E003, ["'API_KEYS'", "'site-b'"]),
+        ({"AUTODISCOVER": "receivers"}, E003, ["'AUTODISCOVER'", "'receivers'"]),
+        ({"MODEL_EVENTS": ["auth.Usr"]}, E006, ["'MODEL_EVENTS'", "'auth.Usr'"]),
+        ({"PEERS": {"b": {**PEER, "API_KEY": 5}}}, E005, ["['b']['API_KEY']", "not 5"]),
+        ({"PEERS": {"b": {"URL": PEER["URL"]}}}, E010, ["['b']", "'SELF_URL'"]),
+    ],
+    ids=lambda value: next(iter(value)) if isinstance(value, dict) else None,
+)
+def test_manage_py_check_names_the_mistake_and_exits_1_without_a_traceback(
+    berrymq: dict[str, Any], check_id: str, named: list[str]
+) -> None:
+    done = django_command(["check"], berrymq)
+    assert done.returncode == 1, done.stderr
+    assert f"(berrymq_django.{check_id.split('.')[-1]})" in done.stderr
+    for text in named:
+        assert text in done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_start_up_configures_what_it_can_and_logs_the_rest() -> None:
+    berrymq = {
+        "NODE_NAME": "lenient-site",
+        "RAISE_ERRORS": True,
+        "MULTIPLICITY": "four",
+        "BACKEND_OPTIONS": {"nope": 1},
+        "AUTODISCOVER": "receivers",
+        "MODEL_EVENTS": ["auth.Usr", "auth.User"],
+        "PEERS": {"b": {**PEER, "API_KEY": 5}},
+    }
+    code = (
+        "from berrymq_django import default_dispatcher as d;"
+        "from berrymq_django.model_events import connected_models;"
+        "from berrymq_django.peering import peers;"
+        "print(d.node_name, d.raise_errors, d.multiplicity, type(d.backend).__name__,"
+        " [m._meta.label for m in connected_models()], len(peers().links()))"
+    )
+    done = django_command(["shell", "-c", code], berrymq)
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "lenient-site True 0 MemoryBackend ['auth.User'] 0"
+    for text in [
+        "'MULTIPLICITY' must be an int of 0 or more, not 'four'. Using the default, 0,",
+        "MemoryBackend takes no BACKEND_OPTIONS, got ['nope']",
+        "'AUTODISCOVER' must be a list of module names, not 'receivers'",
+        "'MODEL_EVENTS' names 'auth.Usr'",
+        "['b']['API_KEY'] must be the key string",
+    ]:
+        assert text in done.stderr
+    assert "Traceback" not in done.stderr

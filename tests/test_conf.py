@@ -83,9 +83,9 @@ def test_berrymq_must_be_a_dict() -> None:
         ("RAISE_ERRORS", "yes", "True or False"),
         ("AUTODISCOVER", "receivers", "a list of module names"),
         ("MODEL_EVENTS", "shop.Order", 'a list of model labels like "shop.Order"'),
-        ("NODE_NAME", 42, "None or a string"),
+        ("NODE_NAME", 42, "None or a non-blank string"),
         ("ALLOW_ANONYMOUS", 1, "True or False"),
-        ("MAX_POLL_SECONDS", -0.5, "a number of seconds, 0 or more"),
+        ("MAX_POLL_SECONDS", -0.5, "a positive number of seconds, at most a year"),
     ],
 )
 def test_malformed_value_is_improperly_configured_naming_key_and_value(
@@ -141,3 +141,103 @@ def test_bad_import_string_names_the_key_and_value(value: str) -> None:
         _ = conf.BACKEND
     assert str(info.value).startswith(f"Could not import '{value}' for BERRYMQ setting 'BACKEND': ")
     assert isinstance(info.value.__cause__, ImportError)
+
+
+# --- start-up reads leniently ------------------------------------------------------------
+
+
+def test_lenient_reads_use_the_default_and_log_the_mistake(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    conf = BerryMQSettings({"MULTIPLICITY": "four", "NODE_NAME": "web-1"})
+    with conf.lenient():
+        assert conf.MULTIPLICITY == 0
+        assert conf.NODE_NAME == "web-1"
+    assert conf.MULTIPLICITY == 0  # cached until reload
+    [record] = caplog.records
+    assert record.levelname == "ERROR"
+    assert "'MULTIPLICITY' must be an int of 0 or more, not 'four'" in record.getMessage()
+    assert "Using the default, 0," in record.getMessage()
+    conf.reload()
+    with pytest.raises(ImproperlyConfigured, match="'MULTIPLICITY'"):
+        _ = conf.MULTIPLICITY
+
+
+def test_lenient_reads_of_a_backend_that_does_not_import_use_the_default() -> None:
+    conf = BerryMQSettings({"BACKEND": "nowhere.Backend"})
+    with conf.lenient():
+        assert conf.BACKEND is MemoryBackend
+
+
+def test_use_defaults_pins_keys_to_their_defaults_until_reload() -> None:
+    conf = BerryMQSettings({"BACKEND_OPTIONS": {"url": "x"}})
+    assert conf.BACKEND_OPTIONS == {"url": "x"}
+    conf.use_defaults("BACKEND", "BACKEND_OPTIONS")
+    assert conf.BACKEND is MemoryBackend
+    assert conf.BACKEND_OPTIONS == {}
+    conf.reload()
+    assert conf.BACKEND_OPTIONS == {"url": "x"}
+
+
+def test_berrymq_none_means_defaults_but_an_empty_list_is_no_dict(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from django.conf import settings
+
+    monkeypatch.setattr(settings, "BERRYMQ", None)
+    assert BerryMQSettings().MULTIPLICITY == 0
+    monkeypatch.setattr(settings, "BERRYMQ", [])
+    with pytest.raises(ImproperlyConfigured, match=r"must be a dict, not list \(\[\]\)"):
+        _ = BerryMQSettings().MULTIPLICITY
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "kind"),
+    [
+        ("BACKEND", "os.path.join", "a berryMQ backend class"),
+        ("BACKEND", "berrymq_django.backends", "a berryMQ backend class"),
+        ("AUTHENTICATION_CLASSES", ["rest_framework.permissions.AllowAny"], "authentication"),
+        ("PERMISSION_CLASSES", ["rest_framework.throttling.AnonRateThrottle"], "permission"),
+        ("THROTTLE_CLASSES", ["rest_framework.authentication.BasicAuthentication"], "throttle"),
+    ],
+)
+def test_an_import_string_must_name_the_right_kind(key: str, value: object, kind: str) -> None:
+    with pytest.raises(ImproperlyConfigured) as info:
+        getattr(BerryMQSettings({key: value}), key)
+    assert f"BERRYMQ setting {key!r} names" in str(info.value)
+    assert kind in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("keys", "says"),
+    [
+        ({"site-b": "s3cret-key\n"}, "'site-b' a key with spaces around it or characters"),
+        ({"site-b": "s3cret-kéy"}, "'site-b' a key with spaces around it or characters"),
+        ({"site-b": "s3cret-key", "site-c": "s3cret-key"}, "'site-b' and 'site-c' the same key"),
+        ({"": "s3cret-key"}, "entries '' are not strings"),
+    ],
+)
+def test_api_keys_a_bearer_header_cannot_carry_are_refused_without_echo(
+    keys: dict[str, str], says: str
+) -> None:
+    with pytest.raises(ImproperlyConfigured) as info:
+        _ = BerryMQSettings({"API_KEYS": keys}).API_KEYS
+    assert says in str(info.value)
+    assert "s3cret" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("MAX_BODY_BYTES", 0),
+        ("QUEUE_MAXSIZE", 0),
+        ("MAX_POLL_SECONDS", 0),
+        ("DEDUP_SECONDS", float("nan")),
+        ("SELF_URL", "127.0.0.1:8001/berrymq/rpc/"),
+        ("AUTODISCOVER", ["receivers", "my receivers"]),
+        ("PEERS", {"": {"URL": "http://b.example/"}}),
+    ],
+)
+def test_limits_of_zero_and_other_unusable_values_are_refused(key: str, value: object) -> None:
+    with pytest.raises(ImproperlyConfigured, match=f"'{key}' must be"):
+        getattr(BerryMQSettings({key: value}), key)

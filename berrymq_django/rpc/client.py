@@ -47,7 +47,15 @@ class PeerError(Exception):
 
 
 class PeerUnavailable(PeerError):
-    """The peer could not be reached or gave no usable answer; retrying may help."""
+    """The peer could not be reached or gave no usable answer; retrying may help.
+
+    ``status`` is the HTTP status of an answer that was no JSON-RPC answer (a 404
+    from a wrong path, a 502 from a proxy...), None when no answer came at all.
+    """
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class RemoteError(PeerError):
@@ -112,23 +120,23 @@ class RPCClient:
         if status >= 500 or status == 429:
             retry = response.headers.get("Retry-After")
             hint = f" (retry after {retry} s)" if retry else ""
-            raise PeerUnavailable(f"{self.url}: HTTP {status}{hint}")
+            raise PeerUnavailable(f"{self.url}: HTTP {status}{hint}", status)
         try:
             answer = orjson.loads(response.content)
         except orjson.JSONDecodeError:
             raise PeerUnavailable(
-                f"{self.url}: HTTP {status} with a body that is not JSON"
+                f"{self.url}: HTTP {status} with a body that is not JSON", status
             ) from None
         if not isinstance(answer, dict):
-            raise PeerUnavailable(f"{self.url}: an answer that is not a JSON-RPC response")
+            raise PeerUnavailable(f"{self.url}: an answer that is not a JSON-RPC response", status)
         error = answer.get("error")
         if error is not None:
             if not isinstance(error, dict):
-                raise PeerUnavailable(f"{self.url}: a malformed JSON-RPC error {error!r}")
+                raise PeerUnavailable(f"{self.url}: a malformed JSON-RPC error {error!r}", status)
             cls = Unauthorized if status in (401, 403) else RemoteError
             raise cls(int(error.get("code", 0)), str(error.get("message", "")), error.get("data"))
         if status != 200 or "result" not in answer:
-            raise PeerUnavailable(f"{self.url}: HTTP {status} without a result")
+            raise PeerUnavailable(f"{self.url}: HTTP {status} without a result", status)
         return answer["result"]
 
     def close(self) -> None:

@@ -167,6 +167,118 @@ def test_tail_ctrl_c_closes_the_queue_on_the_site(target: Site):
     assert queues_on(target) == 0
 
 
+def wait_lines(tail: Background, count: int, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while len(tail.out.getvalue().splitlines()) < count and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert len(tail.out.getvalue().splitlines()) >= count, tail.err.getvalue()
+
+
+def test_tail_opens_a_new_queue_when_the_site_restarts(sites: SiteFactory):
+    site = sites("cmd-restarting", env={"BERRYMQ_SITE_EXTRA": '{"MAX_POLL_SECONDS": 1}'})
+    tail = Background(
+        "berrymq_tail", "order:*", url=site.rpc_url, api_key=TESTER_KEY, count=2, timeout=90
+    )
+    wait_queues(site, 1)
+    site.twitter("order:created", 1)
+    wait_lines(tail, 1)
+
+    site.restart()  # out of reach for a moment, then a new process that knows no token
+    wait_queues(site, 1, timeout=30)
+    site.twitter("order:created", 1, start=1)
+
+    lines = tail.join(60)
+    assert [line.split("  ")[2] for line in lines] == ["[0]", "[1]"]
+    err = tail.err.getvalue()
+    assert f"Opened a new queue on {site.rpc_url}" in err
+    wait_queues(site, 0)
+
+
+def test_tail_gives_up_when_the_site_stays_away_past_its_timeout(sites: SiteFactory):
+    site = sites("cmd-vanishing", env={"BERRYMQ_SITE_EXTRA": '{"MAX_POLL_SECONDS": 1}'})
+    tail = Background("berrymq_tail", url=site.rpc_url, api_key=TESTER_KEY, timeout=6)
+    wait_queues(site, 1)
+    site.stop(graceful=False)  # at once: the tail must see it gone well before its timeout
+
+    with pytest.raises(CommandError) as raised:
+        tail.join()
+    assert f"{site.rpc_url} was still out of reach when --timeout (6 s) ran out" in str(
+        raised.value
+    )
+    assert f"Cannot reach {site.rpc_url}: is the site running?" in str(raised.value)
+    assert f"Lost {site.rpc_url}" in tail.err.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["berrymq_tail", "--timeout", "-1"],
+            "--timeout must be a positive number of seconds, not -1.",
+        ),
+        (
+            ["berrymq_tail", "--timeout", "0"],
+            "--timeout must be a positive number of seconds, not 0.",
+        ),
+        (
+            ["berrymq_tail", "--timeout", "nan"],
+            "--timeout must be a positive number of seconds, not nan.",
+        ),
+        (["berrymq_tail", "--ttl", "-5"], "--ttl must be a positive number of seconds, not -5."),
+        (["berrymq_tail", "--count", "0"], "--count must be 1 or more, not 0."),
+        (["berrymq_tail", "--count", "-3"], "--count must be 1 or more, not -3."),
+        (
+            ["berrymq_tail", "--url", "http://"],
+            "--url must be an http(s) URL with a host, not 'http://'.",
+        ),
+        (
+            ["berrymq_peers", "--timeout", "-1"],
+            "--timeout must be a positive number of seconds, not -1.",
+        ),
+        (
+            ["berrymq_peers", "--url", "ftp://x/"],
+            "--url must be an http(s) URL with a host, not 'ftp://x/'.",
+        ),
+        (["berrymq_send", "a:b", "--url", "localhost:8000"], "not 'localhost:8000'."),
+    ],
+)
+def test_bad_option_values_are_refused_naming_them(argv: list[str], message: str):
+    with pytest.raises(CommandError) as raised:
+        call_command(*argv)
+    assert str(raised.value) == message or str(raised.value).endswith(message)
+
+
+def test_a_negative_timeout_exits_1_without_a_traceback(target: Site):
+    done = run(["berrymq_tail", "--timeout", "-1"], target.environ())
+    assert done.returncode == 1
+    assert done.stderr == (
+        "CommandError: --timeout must be a positive number of seconds, not -1.\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("command", "argv"),
+    [
+        ("berrymq_tail", ["--timeout", "5"]),
+        ("berrymq_send", ["order:created"]),
+        ("berrymq_peers", []),
+    ],
+)
+def test_a_wrong_endpoint_path_is_named_with_the_status_the_site_answers(
+    target: Site, command: str, argv: list[str]
+):
+    wrong = f"{target.base}/berrymq/rcp/"
+    env = {**target.environ(), "BERRYMQ_API_KEY": TESTER_KEY}
+    done = run([command, "--url", wrong, *argv], env)
+
+    assert done.returncode == 1
+    assert f"{wrong} answered HTTP 404 (Not Found): no berryMQ endpoint at that path" in (
+        done.stderr
+    )
+    assert "Cannot reach" not in done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
@@ -307,6 +419,29 @@ def test_peers_without_peers(monkeypatch: pytest.MonkeyPatch):
     out = StringIO()
     call_command("berrymq_peers", stdout=out)
     assert "No peers configured" in out.getvalue()
+
+
+def test_peers_shows_failing_links_of_the_site_when_peers_is_empty(sites: SiteFactory):
+    lonely = sites(
+        "cmd-lonely", peers={"down": {"URL": dead_url(), "API_KEY": TESTER_KEY, "STYLE": "oneway"}}
+    )
+    lonely.twitter("order:created", 1)
+    lonely.wait_status(TESTER_KEY, "down", lambda f: f["state"] == "retrying")
+    # This process's settings list no peers; the running site has a link all the same.
+    env = {**lonely.environ(), "BERRYMQ_SITE_PEERS": "{}", "BERRYMQ_API_KEY": TESTER_KEY}
+
+    done = run(["berrymq_peers"], env)
+    as_json = run(["berrymq_peers", "--json"], env)
+
+    assert "No peers configured" in done.stdout
+    assert "down  oneway  http://127.0.0.1:" in done.stdout
+    assert "  site link  retrying: buffered 1, sent 0" in done.stdout
+    assert done.returncode == as_json.returncode == 1
+    for finished in (done, as_json):
+        assert finished.stderr == (
+            "CommandError: 1 link(s) of the running site failing: down.\n"
+        ), finished.stderr
+    assert json.loads(as_json.stdout)["links"]["down"]["state"] == "retrying"
 
 
 def test_peers_shows_the_running_sites_links(target: Site, sites: SiteFactory):

@@ -1,7 +1,13 @@
-"""BERRYMQ["PEERS"] mistakes: ImproperlyConfigured naming the peer and the key, at start-up."""
+"""BERRYMQ["PEERS"] mistakes: ImproperlyConfigured naming the peer and the key.
+
+At start-up a mistake is logged and the site runs without its peers; ``manage.py
+check`` reports it (berrymq_django.E005).
+"""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -11,7 +17,8 @@ from berrymq_django.conf import berrymq_settings
 from berrymq_django.peering import configure_peers, peer_configs
 from berrymq_django.rpc.peers import PeerConfig
 
-from .sites import Site
+from .conftest import TESTER_KEY
+from .sites import ROOT, Site
 
 URL = "http://127.0.0.1:8002/berrymq/rpc/"
 
@@ -106,11 +113,27 @@ def test_interconnect_needs_self_url(monkeypatch: pytest.MonkeyPatch):
         configure_peers()
 
 
-def test_a_site_with_a_bad_peer_does_not_start_and_says_why():
-    site = Site("misconfigured", peers={"b": {"URL": URL, "STYLE": "queue"}})
+def test_a_site_with_a_bad_peer_starts_without_peers_and_says_why():
+    # A settings mistake never stops a site: it is logged, and manage.py check fails on it.
+    site = Site(
+        "misconfigured", keys={"tester": TESTER_KEY}, peers={"b": {"URL": URL, "STYLE": "queue"}}
+    )
     try:
-        with pytest.raises(RuntimeError, match="exited"):
-            site.start(timeout=30)
+        site.start(timeout=30)
         assert "BERRYMQ['PEERS']['b']['QUEUE'] must name the remote queue" in site.log()
+        assert "No peer is connected until it is fixed" in site.log()
+        assert site.status(TESTER_KEY)["peers"] == {}
+        check = subprocess.run(
+            [sys.executable, "-m", "django", "check"],
+            cwd=ROOT,
+            env=site.environ(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert check.returncode == 1
+        assert "berrymq_django.E005" in check.stderr
+        assert "['b']['QUEUE'] must name the remote queue" in check.stderr
+        assert "Traceback" not in check.stderr
     finally:
         site.close()

@@ -10,13 +10,14 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import sys
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 
-from tests.support import eventually
+from tests.support import eventually, free_port
 
 from .conftest import TESTER_KEY, SiteFactory
 from .sites import Site, key_for
@@ -246,17 +247,64 @@ def every_worker_calls_back(site: Site, principal: str, workers: int) -> None:
 
 
 def redis_url() -> str:
-    """A reachable Redis URL, or skip: these tests need a Redis server."""
+    """Return a Redis URL that answers; else skip, or fail when BERRYMQ_REQUIRE_REDIS=1.
+
+    Only a Redis that is not there skips: no server answering, or (when Redis is
+    not required) no redis package. Our backend failing to import is an error.
+    """
+    required = os.environ.get("BERRYMQ_REQUIRE_REDIS") == "1"
     url = os.environ.get("BERRYMQ_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-    try:
+    if required:
         import redis
+    else:
+        redis = pytest.importorskip("redis", reason="the redis package is not installed")
+    import berrymq_django.backends.redis  # noqa: F401
 
-        import berrymq_django.backends.redis  # noqa: F401
-
-        redis.Redis.from_url(url, socket_connect_timeout=0.5).ping()
-    except Exception as exc:
-        pytest.skip(f"no Redis for the multi-process site ({exc})")
+    client = redis.Redis.from_url(url, socket_connect_timeout=0.5)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        reason = f"no Redis answers at {url} for the multi-process site ({exc})"
+        if required:
+            pytest.fail(f"{reason}; BERRYMQ_REQUIRE_REDIS=1 makes this a failure")
+        pytest.skip(reason)
+    finally:
+        client.close()
     return url
+
+
+OUTCOMES = (pytest.fail.Exception, pytest.skip.Exception, ImportError)
+
+
+@pytest.mark.parametrize(("required", "outcome"), [("1", "Failed"), ("", "Skipped")])
+def test_a_redis_that_does_not_answer_skips_only_when_not_required(
+    monkeypatch: pytest.MonkeyPatch, required: str, outcome: str
+):
+    monkeypatch.setenv("BERRYMQ_REQUIRE_REDIS", required)
+    monkeypatch.setenv("BERRYMQ_TEST_REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")
+    with pytest.raises(OUTCOMES) as raised:
+        redis_url()
+    assert raised.type.__name__ == outcome
+    assert "no Redis answers at redis://127.0.0.1:" in str(raised.value)
+
+
+@pytest.mark.parametrize("required", ["1", ""])
+def test_a_backend_that_does_not_import_is_an_error_never_a_skip(
+    monkeypatch: pytest.MonkeyPatch, required: str
+):
+    monkeypatch.setenv("BERRYMQ_REQUIRE_REDIS", required)
+    monkeypatch.setitem(sys.modules, "berrymq_django.backends.redis", None)
+    with pytest.raises(OUTCOMES) as raised:
+        redis_url()
+    assert raised.type is ModuleNotFoundError
+
+
+def test_a_missing_redis_package_fails_when_redis_is_required(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("BERRYMQ_REQUIRE_REDIS", "1")
+    monkeypatch.setitem(sys.modules, "redis", None)
+    with pytest.raises(OUTCOMES) as raised:
+        redis_url()
+    assert raised.type is ModuleNotFoundError
 
 
 def test_every_process_of_a_redis_site_calls_an_interconnected_peer_back(sites: SiteFactory):

@@ -284,7 +284,7 @@ def fuzz_and_check_nothing_is_lost(
         kept_queue,  # a foreign token: always "invalid token" for site-b
     ]
 
-    with berrymq_config(MAX_POLL_SECONDS=0.0, MAX_BATCH=MAX_BATCH):
+    with berrymq_config(MAX_POLL_SECONDS=0.001, MAX_BATCH=MAX_BATCH):  # no call waits
         posted = run_fuzz(make_strategy(fuzz_tokens), examples)
     assert posted >= examples
     # Stop calling back the fuzz's "peers": interconnect once more, then close.

@@ -5,15 +5,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from berrymq_django.peering import send_to
 from berrymq_django.rpc.client import PeerError
 
-from ._remote import add_site_options, api_key, peer_failure, site_url
+from ._remote import SiteCommand, add_site_options, api_key, peer_failure, site_url
 
 
-class Command(BaseCommand):
+class Command(SiteCommand):
     """Send IDENTIFIER with ARGs (JSON where they parse, else strings) and --kwargs."""
 
     help = (
