@@ -4,17 +4,26 @@ DRF brings what a public endpoint needs (pluggable authentication,
 permissions and throttling, all from BERRYMQ settings); the body is read
 and parsed by the rpc package with orjson, skipping DRF's parsers,
 renderers and content negotiation, which a JSON-only protocol does not need.
+
+The body is JSON whatever the Content-Type says (clients send
+application/json, application/json-rpc, text/plain, text/xml or a form
+type): ``LeaveBodyParser`` takes every media type and reads nothing, so
+DRF's ``request.data`` and ``request.POST`` are empty and cheap. That
+matters to CSRF checks, which look at ``request.POST`` for a form token
+before they read the ``X-CSRFToken`` header.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from django.core.signals import setting_changed
 from django.http import HttpRequest, HttpResponse
 from rest_framework import exceptions, status
 from rest_framework.authentication import BaseAuthentication
+from rest_framework.parsers import BaseParser
 from rest_framework.permissions import BasePermission
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
@@ -92,10 +101,24 @@ def _reset_pipeline(*, setting: str, **kwargs: Any) -> None:
 setting_changed.connect(_reset_pipeline, dispatch_uid="berrymq_django.views.reset_pipeline")
 
 
+class LeaveBodyParser(BaseParser):
+    """Accept any media type and leave the body unread, for the rpc package to parse."""
+
+    media_type = "*/*"
+
+    def parse(
+        self,
+        stream: Any,
+        media_type: str | None = None,
+        parser_context: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        return {}
+
+
 class RPCView(APIView):
     """Serve berryMQ's JSON-RPC protocol (2.0 and 1.0) on POST."""
 
-    parser_classes = ()
+    parser_classes = (LeaveBodyParser,)
     renderer_classes = (JSONRenderer,)
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
