@@ -1,10 +1,17 @@
 """JSON-RPC 2.0 and 1.0 framing: decode requests, encode responses. No I/O, no Django.
 
 A request carrying ``"jsonrpc": "2.0"`` is answered in 2.0 form. One
-without the member is a 1.0 request (the original berryMQ 0.3 clients):
-it is answered as ``{"result": ..., "error": null, "id": ...}``, and the
-berryMQ application errors "invalid token" and "timeout" come back as
-string results, the way that protocol defined them.
+without the member is a 1.0 request, answered the way berryMQ 0.3's server
+answered, so that 0.3's clients work unchanged:
+
+* every 1.0 request is answered, ``"id": null`` included (0.3's client
+  sends null on every call and waits for the answer; 1.0 would call that a
+  notification, which gets none);
+* the answer is ``{"result": ..., "error": null, "id": ...}``;
+* the application errors "invalid token" and "timeout" are the string
+  results ``"invalid token"`` and ``"timeout"``;
+* ``get`` and ``get_nowait`` return a message as the array
+  ``[identifier, args, kwargs]`` that 0.3's client unpacks.
 
 Error codes (the spec's, then berryMQ's own in -32000..-32099):
 
@@ -29,6 +36,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,6 +79,17 @@ THROTTLED = -32029
 V1_STRING_RESULTS = {INVALID_TOKEN: "invalid token", TIMEOUT: "timeout"}
 
 
+def _v1_message(result: Any) -> Any:
+    """Return a message result as 0.3 sent it: [identifier, args, kwargs]."""
+    if isinstance(result, dict):
+        return [result.get("id"), result.get("args", []), result.get("kwargs", {})]
+    return result
+
+
+# Results whose 1.0 form differs from the 2.0 one, by method.
+V1_RESULT_FORMS: dict[str, Callable[[Any], Any]] = {"get": _v1_message, "get_nowait": _v1_message}
+
+
 class RPCError(Exception):
     """A JSON-RPC error to send back: a code, a message saying what was wrong, optional data."""
 
@@ -97,7 +116,7 @@ def limit_exceeded(setting: str, limit: int, got: int, what: str) -> RPCError:
 
 @dataclass(slots=True)
 class Request:
-    """One call. ``is_notification``: no response is wanted."""
+    """One call. ``is_notification``: no response is wanted (2.0 only). ``v1``: a 1.0 call."""
 
     method: str
     params: list[Any] | dict[str, Any]
@@ -206,14 +225,17 @@ def parse_request(obj: Any) -> Request:
             INVALID_REQUEST,
             f"Invalid Request: 'params' must be an array or an object, not {_json_type(params)}.",
         )
-    # 2.0: a request without "id" is a notification; 1.0: one whose id is null.
-    is_notification = request_id is None if v1 else "id" not in obj
+    # 2.0: a request without "id" is a notification. 1.0 would make a null id one,
+    # but berryMQ 0.3's client sends null on every call and waits for the answer.
+    is_notification = not v1 and "id" not in obj
     return Request(method, params, request_id, is_notification, v1)
 
 
 def result_response(request: Request, result: Any) -> dict[str, Any]:
+    """Build the response to a call that returned result; 1.0 in the form 0.3 gave it."""
     if request.v1:
-        return {"result": result, "error": None, "id": request.id}
+        form = V1_RESULT_FORMS.get(request.method)
+        return {"result": result if form is None else form(result), "error": None, "id": request.id}
     return {"jsonrpc": "2.0", "result": result, "id": request.id}
 
 

@@ -98,9 +98,7 @@ def browser(live_server, transactional_db) -> Iterator[httpx.Client]:
         settings.SESSION_COOKIE_NAME: django_client.cookies[settings.SESSION_COOKIE_NAME].value,
         settings.CSRF_COOKIE_NAME: CSRF_SECRET,
     }
-    with httpx.Client(
-        cookies=cookies, headers={"Origin": live_server.url}, timeout=10.0
-    ) as client:
+    with httpx.Client(cookies=cookies, headers={"Origin": live_server.url}, timeout=10.0) as client:
         yield client
 
 
