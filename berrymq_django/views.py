@@ -155,7 +155,9 @@ class RPCView(APIView):
         # read(), not .body: our own limit applies, not DATA_UPLOAD_MAX_MEMORY_SIZE.
         body = request.read(limit + 1)
         if len(body) > limit:
-            error = protocol.limit_exceeded("MAX_BODY_BYTES", limit, len(body), "The body size")
+            error = protocol.limit_exceeded(
+                "MAX_BODY_BYTES", limit, len(body), "The body size in bytes", capped=True
+            )
             return HttpResponse(protocol.encode(protocol.error_response(error)), content_type=JSON)
         answer = handle_body(body, context, max_batch=conf.max_batch, max_depth=conf.max_depth)
         if answer is None:

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -106,10 +107,18 @@ class RPCError(Exception):
         return error
 
 
-def limit_exceeded(setting: str, limit: int, got: int, what: str) -> RPCError:
+def limit_exceeded(
+    setting: str, limit: int, got: int, what: str, *, capped: bool = False
+) -> RPCError:
+    """Return the LIMIT_EXCEEDED error for setting; data is {"setting", "limit", "got"}.
+
+    ``capped``: got was counted only up to limit + 1 (the rest was never
+    looked at), so the message says "more than" the limit.
+    """
+    amount = f"more than {limit}" if capped and got > limit else str(got)
     return RPCError(
         LIMIT_EXCEEDED,
-        f"{what} is {got}; the limit (BERRYMQ {setting!r}) is {limit}.",
+        f"{what} is {amount}; the limit (BERRYMQ {setting!r}) is {limit}.",
         {"setting": setting, "limit": limit, "got": got},
     )
 
@@ -138,30 +147,76 @@ def _finite_float(text: str) -> float:
 
 
 def decode_body(body: bytes, max_depth: int) -> Any:
-    """Parse a request body; raise RPCError (parse error or limit) naming the problem."""
+    """Parse a request body; raise RPCError (parse error or MAX_DEPTH limit) naming the problem.
+
+    A body nested deeper than max_depth is refused as such, never as a parse
+    error, however deep: the parsers give up at about 1,000 levels, so when
+    they fail the brackets are counted first (up to max_depth + 1, no further).
+    """
     try:
         payload = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        # orjson refuses integers beyond 64 bits; the standard parser takes them.
-        try:
-            payload = json.loads(
-                body.decode("utf-8"), parse_constant=_reject_constant, parse_float=_finite_float
-            )
-        except UnicodeDecodeError as uexc:
-            raise RPCError(PARSE_ERROR, f"Parse error: the body is not UTF-8 ({uexc}).") from None
-        except RecursionError:
-            raise RPCError(PARSE_ERROR, f"Parse error: {exc}.") from None
-        except ValueError as vexc:
-            # Name the stricter parser's complaint unless only the fallback found one.
-            detail = vexc if "out of range" in str(vexc) else exc
-            raise RPCError(PARSE_ERROR, f"Parse error: {detail}.") from None
+        openers = body.count(b"[") + body.count(b"{")
+        depth = openers if openers <= max_depth else _text_depth(body, max_depth)
+        if depth > max_depth:
+            raise limit_exceeded(
+                "MAX_DEPTH", max_depth, depth, "JSON nesting depth", capped=True
+            ) from None
+        payload = _loads_fallback(body, exc, max_depth)
     # Cheap bound first: fewer brackets than the limit cannot nest deeper than it.
     if body.count(b"[") + body.count(b"{") <= max_depth:
         return payload
     depth = _depth(payload, max_depth)
     if depth > max_depth:
-        raise limit_exceeded("MAX_DEPTH", max_depth, depth, "JSON nesting depth")
+        raise limit_exceeded("MAX_DEPTH", max_depth, depth, "JSON nesting depth", capped=True)
     return payload
+
+
+def _loads_fallback(body: bytes, exc: orjson.JSONDecodeError, max_depth: int) -> Any:
+    """Parse what orjson refused with the standard parser, which takes lone surrogate escapes."""
+    try:
+        return json.loads(
+            body.decode("utf-8"), parse_constant=_reject_constant, parse_float=_finite_float
+        )
+    except UnicodeDecodeError as uexc:
+        raise RPCError(PARSE_ERROR, f"Parse error: the body is not UTF-8 ({uexc}).") from None
+    except RecursionError:
+        # Only when MAX_DEPTH is set near or above what the parsers follow.
+        raise RPCError(
+            PARSE_ERROR,
+            "Parse error: the body nests deeper than the JSON parser follows (about 1000 "
+            f"levels); BERRYMQ 'MAX_DEPTH' ({max_depth}) should stay below that.",
+        ) from None
+    except ValueError as vexc:
+        # Name the stricter parser's complaint unless only the fallback found one.
+        detail = vexc if "out of range" in str(vexc) else exc
+        raise RPCError(PARSE_ERROR, f"Parse error: {detail}.") from None
+
+
+# A string, unterminated too, or one bracket: counting brackets skips strings whole.
+_STRUCTURE = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"?|[\[\]{}]', re.DOTALL)
+_OPENERS = (b"[", b"{")
+_CLOSERS = (b"]", b"}")
+
+
+def _text_depth(body: bytes, limit: int) -> int:
+    """Return how deep the brackets of body nest outside strings, stopping once past limit.
+
+    For bodies no parser took: it needs no valid JSON, and never looks past
+    the bracket that goes over the limit.
+    """
+    depth = deepest = 0
+    for match in _STRUCTURE.finditer(body):
+        token = match.group()
+        if token in _OPENERS:
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > limit:
+                    break
+        elif token in _CLOSERS and depth:
+            depth -= 1
+    return deepest
 
 
 def _depth(value: Any, limit: int) -> int:
