@@ -1,9 +1,17 @@
-"""Answer a JSON-RPC request body: single calls, batches and notifications. No I/O, no Django."""
+"""Answer a JSON-RPC request body: single calls, batches and notifications. No I/O, no Django.
+
+Each call runs inside ``isolate()``, a context manager the caller supplies
+(a database savepoint, when the request is in a transaction): a call that
+fails raises through it before it becomes an error response, so its writes
+are undone while those of the calls around it in a batch stand.
+"""
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from .methods import CallContext, call
@@ -24,10 +32,22 @@ __all__ = ["handle_body"]
 logger = logging.getLogger("berrymq.rpc")
 
 
+Isolation = Callable[[], AbstractContextManager[object]]
+
+
 def handle_body(
-    body: bytes, context: CallContext, *, max_batch: int, max_depth: int
+    body: bytes,
+    context: CallContext,
+    *,
+    max_batch: int,
+    max_depth: int,
+    isolate: Isolation = nullcontext,
 ) -> bytes | None:
-    """Return the response body for a request body, or None when nothing is to be answered."""
+    """Return the response body for a request body, or None when nothing is to be answered.
+
+    ``isolate()`` is entered around each call; a failing call's exception
+    passes through it (see the module docstring).
+    """
     if context.deadline is None:
         context.deadline = time.monotonic() + context.limits.max_poll_seconds
     try:
@@ -40,28 +60,30 @@ def handle_body(
                 error_response(RPCError(INVALID_REQUEST, "Invalid Request: empty batch."))
             )
         if len(payload) > max_batch:
-            error = limit_exceeded("MAX_BATCH", max_batch, len(payload), "The batch length")
-            return encode(error_response(error))
-        responses = [r for r in (_answer(item, context) for item in payload) if r is not None]
+            too_long = limit_exceeded("MAX_BATCH", max_batch, len(payload), "The batch length")
+            return encode(error_response(too_long))
+        answers = (_answer(item, context, isolate) for item in payload)
+        responses = [r for r in answers if r is not None]
         return encode(responses) if responses else None
-    response = _answer(payload, context)
+    response = _answer(payload, context, isolate)
     return None if response is None else encode(response)
 
 
-def _answer(obj: Any, context: CallContext) -> dict[str, Any] | None:
+def _answer(obj: Any, context: CallContext, isolate: Isolation) -> dict[str, Any] | None:
     """Run one request object; return its response, or None for a notification."""
     try:
         request = parse_request(obj)
     except RPCError as error:
         return error_response(error)
     try:
-        result = call(context, request.method, request.params)
+        with isolate():
+            result = call(context, request.method, request.params)
     except RPCError as error:
         return None if request.is_notification else error_response(error, request)
     except Exception:
         logger.exception("berryMQ RPC method %r failed", request.method)
-        error = RPCError(
+        crashed = RPCError(
             INTERNAL_ERROR, f"Internal error in {request.method!r}; see the server log."
         )
-        return None if request.is_notification else error_response(error, request)
+        return None if request.is_notification else error_response(crashed, request)
     return None if request.is_notification else result_response(request, result)
