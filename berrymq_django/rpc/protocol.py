@@ -294,27 +294,45 @@ def result_response(request: Request, result: Any) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "result": result, "id": request.id}
 
 
-def error_response(error: RPCError, request: Request | None = None) -> dict[str, Any]:
-    """Build the error response; for 1.0 clients, berryMQ's string results where they apply."""
+def error_response(
+    error: RPCError, request: Request | None = None, *, v1: bool = False
+) -> dict[str, Any]:
+    """Build the error response; for 1.0 clients, berryMQ's string results where they apply.
+
+    Without a request (it could not be read) the id is null, and ``v1``
+    chooses the 1.0 form for a body that was a 1.0 object all the same.
+    """
     request_id = request.id if request is not None else None
     if request is not None and request.v1:
         if error.code in V1_STRING_RESULTS:
             return {"result": V1_STRING_RESULTS[error.code], "error": None, "id": request_id}
         return {"result": None, "error": error.to_dict(), "id": request_id}
+    if request is None and v1:
+        return {"result": None, "error": error.to_dict(), "id": None}
     return {"jsonrpc": "2.0", "error": error.to_dict(), "id": request_id}
 
 
 def encode(payload: Any) -> bytes:
-    """Serialize a response; values orjson cannot take are written with str()."""
+    """Serialize a response; values orjson cannot take are written with str().
+
+    Raise ValueError when no JSON can hold the payload: a value that refers
+    to itself, or nests deeper than the encoders follow (about 1,000 levels).
+    """
     try:
         return orjson.dumps(payload, default=str, option=orjson.OPT_NON_STR_KEYS)
     except orjson.JSONEncodeError:
         # Lone surrogates ("\ud800") and integers beyond 64 bits: valid JSON that
         # orjson will not write; the standard encoder escapes them. Infinities and
         # NaN become null, as orjson writes them.
-        return json.dumps(
-            _finite(payload), default=str, ensure_ascii=True, allow_nan=False
-        ).encode()
+        try:
+            return json.dumps(
+                _finite(payload), default=str, ensure_ascii=True, allow_nan=False
+            ).encode()
+        except (RecursionError, ValueError):
+            raise ValueError(
+                "the response cannot be written as JSON: a value in it refers to itself "
+                "or nests deeper than about 1000 levels"
+            ) from None
 
 
 def _finite(value: Any) -> Any:

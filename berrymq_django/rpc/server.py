@@ -3,7 +3,9 @@
 Each call runs inside ``isolate()``, a context manager the caller supplies
 (a database savepoint, when the request is in a transaction): a call that
 fails raises through it before it becomes an error response, so its writes
-are undone while those of the calls around it in a batch stand.
+are undone while those of the calls around it in a batch stand. A result
+is written as JSON inside it too: one that cannot be (it refers to itself,
+say) fails its call like any other error, and a batch's other answers stand.
 """
 
 from __future__ import annotations
@@ -64,26 +66,25 @@ def handle_body(
             return encode(error_response(too_long))
         answers = (_answer(item, context, isolate) for item in payload)
         responses = [r for r in answers if r is not None]
-        return encode(responses) if responses else None
-    response = _answer(payload, context, isolate)
-    return None if response is None else encode(response)
+        return b"[" + b",".join(responses) + b"]" if responses else None
+    return _answer(payload, context, isolate)
 
 
-def _answer(obj: Any, context: CallContext, isolate: Isolation) -> dict[str, Any] | None:
-    """Run one request object; return its response, or None for a notification."""
+def _answer(obj: Any, context: CallContext, isolate: Isolation) -> bytes | None:
+    """Run one request object; return its encoded response, or None for a notification."""
     try:
         request = parse_request(obj)
     except RPCError as error:
-        return error_response(error)
+        return encode(error_response(error, v1=isinstance(obj, dict) and "jsonrpc" not in obj))
     try:
         with isolate():
             result = call(context, request.method, request.params)
+            return None if request.is_notification else encode(result_response(request, result))
     except RPCError as error:
-        return None if request.is_notification else error_response(error, request)
+        return None if request.is_notification else encode(error_response(error, request))
     except Exception:
         logger.exception("berryMQ RPC method %r failed", request.method)
         crashed = RPCError(
             INTERNAL_ERROR, f"Internal error in {request.method!r}; see the server log."
         )
-        return None if request.is_notification else error_response(crashed, request)
-    return None if request.is_notification else result_response(request, result)
+        return None if request.is_notification else encode(error_response(crashed, request))

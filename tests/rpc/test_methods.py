@@ -819,6 +819,52 @@ def test_talk_with_a_result_json_cannot_hold_is_no_500(client: Client, oneway_to
     body(response)
 
 
+def circular(message: Message) -> list:
+    """A follower whose result refers to itself: no JSON can hold it."""
+    loop: list = []
+    loop.append(loop)
+    return loop
+
+
+def too_deep(message: Message) -> list:
+    value: list = []
+    for _ in range(5_000):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize("follower", [circular, too_deep])
+@pytest.mark.parametrize("throttles", [[], ["tests.rpc.test_auth.TwoPerMinute"]])
+def test_talk_with_a_result_no_json_can_hold_is_its_error(
+    client: Client, oneway_token: str, follower, throttles
+):
+    """With the default classes' short cut and through DRF's dispatch alike."""
+    register_function("odd:ask", follower)
+    with berrymq_config(THROTTLE_CLASSES=throttles):
+        response = rpc(client, "talk", [oneway_token, "odd:ask", "odd:back"])
+
+    assert error(response)["code"] == INTERNAL_ERROR
+
+
+def test_a_result_no_json_can_hold_fails_only_its_call_in_a_batch(
+    client: Client, oneway_token: str
+):
+    register_function("odd:ask", circular)
+
+    answers = body(
+        post(
+            client,
+            [
+                call("talk", [oneway_token, "odd:ask", "odd:back"], 1),
+                call("send_message", [oneway_token, "odd:other"], 2),
+            ],
+        )
+    )
+
+    assert answers[0]["error"]["code"] == INTERNAL_ERROR, answers
+    assert answers[1] == {"jsonrpc": "2.0", "result": "ok", "id": 2}
+
+
 @pytest.mark.parametrize(
     "params",
     [

@@ -209,6 +209,7 @@ def test_params_must_be_an_array(client: Client):
     obj = body(response)
     error = obj["error"]
     assert error["code"] == INVALID_REQUEST, obj
+    assert_valid_v1(obj)  # a 1.0 object, if not a valid one, is answered in 1.0
 
 
 def test_status_and_discover_answer_in_1_0(client: Client):

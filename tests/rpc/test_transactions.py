@@ -86,6 +86,21 @@ def test_a_failed_talk_leaves_no_row(client: Client, followers: None, oneway_tok
     assert names() == []
 
 
+def test_a_result_no_json_can_hold_leaves_no_row(client: Client, oneway_token: str):
+    def write_row_then_answer_circular(message: Message) -> list:
+        write_row(message)
+        loop: list = []
+        loop.append(loop)
+        return loop
+
+    register_function("odd:ask", write_row_then_answer_circular)
+
+    response = rpc(client, "talk", [oneway_token, "odd:ask", "odd:back"])
+
+    assert error(response)["code"] == INTERNAL_ERROR
+    assert names() == []
+
+
 def test_a_batch_keeps_the_rows_of_the_calls_that_succeeded(
     client: Client, followers: None, oneway_token: str
 ):
