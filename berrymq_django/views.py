@@ -1,16 +1,20 @@
 """The JSON-RPC endpoint: a DRF view in front of berrymq_django.rpc.
 
 DRF brings what a public endpoint needs (pluggable authentication,
-permissions and throttling, all from BERRYMQ settings); the body is read
-and parsed by the rpc package with orjson, skipping DRF's parsers,
-renderers and content negotiation, which a JSON-only protocol does not need.
+permissions and throttling, all from BERRYMQ settings, and refusals as
+responses the DRF way); the body is read and parsed by the rpc package with
+orjson, and content negotiation, which a JSON-only protocol does not need,
+is skipped.
 
 The body is JSON whatever the Content-Type says (clients send
 application/json, application/json-rpc, text/plain, text/xml or a form
-type): ``LeaveBodyParser`` takes every media type and reads nothing, so
-DRF's ``request.data`` and ``request.POST`` are empty and cheap. That
-matters to CSRF checks, which look at ``request.POST`` for a form token
-before they read the ``X-CSRFToken`` header.
+type): DRF's only parser, ``LeaveBodyParser``, takes every media type and
+reads nothing, so ``request.data`` and ``request.POST`` are empty and
+cheap. That matters to CSRF checks, which look at ``request.POST`` for a
+form token before they read the ``X-CSRFToken`` header.
+
+With ATOMIC_REQUESTS each call runs in a savepoint (see rpc/server.py), and
+a request refused or failed as a whole is marked for rollback.
 """
 
 from __future__ import annotations
