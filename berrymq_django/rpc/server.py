@@ -75,7 +75,7 @@ def _answer(obj: Any, context: CallContext, isolate: Isolation) -> bytes | None:
     try:
         request = parse_request(obj)
     except RPCError as error:
-        return encode(error_response(error, v1=isinstance(obj, dict) and "jsonrpc" not in obj))
+        return encode(error_response(error, v1=_looks_v1(obj)))
     try:
         with isolate():
             result = call(context, request.method, request.params)
@@ -88,3 +88,8 @@ def _answer(obj: Any, context: CallContext, isolate: Isolation) -> bytes | None:
             INTERNAL_ERROR, f"Internal error in {request.method!r}; see the server log."
         )
         return None if request.is_notification else encode(error_response(crashed, request))
+
+
+def _looks_v1(obj: Any) -> bool:
+    """Tell a 1.0 call with bad params or id (answered in 1.0) from a non-request (in 2.0)."""
+    return isinstance(obj, dict) and "jsonrpc" not in obj and isinstance(obj.get("method"), str)
