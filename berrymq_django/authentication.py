@@ -1,11 +1,18 @@
 """Authenticate JSON-RPC callers by API key: ``Authorization: Bearer <key>``.
 
 Keys live in ``BERRYMQ["API_KEYS"] = {"site-b": "<key>", ...}``; the name
-becomes the caller's principal, which owns the tokens it creates.
+becomes the caller's principal, which owns the tokens it creates. Clients
+that cannot set a header (berryMQ 0.3's, which rides on Python's xmlrpc
+transport) put the name and key in the URL instead, ``http://site-b:<key>@host/``,
+and arrive with HTTP Basic: a Basic header whose user is a key's name is
+checked against that key; any other Basic header is left to other
+authenticators.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hmac
 from typing import Any
 
@@ -47,9 +54,13 @@ class APIKeyAuthentication(authentication.BaseAuthentication):
     keyword = "Bearer"
 
     def authenticate(self, request: Request) -> tuple[APIKeyClient, str] | None:
-        key = self.bearer(request.META.get("HTTP_AUTHORIZATION"))
+        header = request.META.get("HTTP_AUTHORIZATION")
+        key = self.bearer(header)
         if key is None:
-            return None  # no header, or another scheme: leave it to the other authenticators
+            principal = self.basic_principal(header)
+            if principal is None:
+                return None  # no header, or not ours: leave it to the other authenticators
+            return APIKeyClient(principal), principal
         if not key:
             raise exceptions.AuthenticationFailed(
                 "Invalid Authorization header: no key after Bearer."
@@ -69,9 +80,37 @@ class APIKeyAuthentication(authentication.BaseAuthentication):
 
     @classmethod
     def principal_from_header(cls, header: str | None) -> str | None:
-        """Return the principal of an "Authorization: Bearer <API key>" header, if valid."""
+        """Return the principal of a Bearer (or Basic name:key) Authorization header, if valid."""
         key = cls.bearer(header)
+        if key is None:
+            try:
+                return cls.basic_principal(header)
+            except exceptions.AuthenticationFailed:
+                return None
         return cls.principal_for(key) if key else None
+
+    @staticmethod
+    def basic_principal(header: str | None) -> str | None:
+        """Return the name of a "Basic base64(name:key)" header whose name has an API key.
+
+        None when the header is not Basic or names no key holder (another
+        authenticator may know the user); AuthenticationFailed when it names
+        a key holder with the wrong key.
+        """
+        scheme, _, encoded = (header or "").partition(" ")
+        if scheme.lower() != "basic":
+            return None
+        try:
+            credentials = base64.b64decode(encoded.strip(), validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        name, colon, key = credentials.partition(":")
+        expected = berrymq_settings.API_KEYS.get(name) if colon else None
+        if expected is None:
+            return None
+        if not hmac.compare_digest(key.encode(), str(expected).encode()):
+            raise exceptions.AuthenticationFailed(f"Invalid API key for {name!r}.")
+        return name
 
     @staticmethod
     def principal_for(key: str) -> str | None:

@@ -1,25 +1,42 @@
 """The JSON-RPC endpoint: a DRF view in front of berrymq_django.rpc.
 
 DRF brings what a public endpoint needs (pluggable authentication,
-permissions and throttling, all from BERRYMQ settings); the body is read
-and parsed by the rpc package with orjson, skipping DRF's parsers,
-renderers and content negotiation, which a JSON-only protocol does not need.
+permissions and throttling, all from BERRYMQ settings, and refusals as
+responses the DRF way); the body is read and parsed by the rpc package with
+orjson, and content negotiation, which a JSON-only protocol does not need,
+is skipped.
+
+The body is JSON whatever the Content-Type says (clients send
+application/json, application/json-rpc, text/plain, text/xml or a form
+type): DRF's only parser, ``LeaveBodyParser``, takes every media type and
+reads nothing, so ``request.data`` and ``request.POST`` are empty and
+cheap. That matters to CSRF checks, which look at ``request.POST`` for a
+form token before they read the ``X-CSRFToken`` header.
+
+With ATOMIC_REQUESTS each call runs in a savepoint (see rpc/server.py), and
+a request refused or failed as a whole is marked for rollback.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from contextlib import ExitStack, nullcontext
+from functools import partial
 from typing import Any
 
 from django.core.signals import setting_changed
-from django.http import HttpRequest, HttpResponse
+from django.db import connections, transaction
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from rest_framework import exceptions, status
 from rest_framework.authentication import BaseAuthentication
+from rest_framework.parsers import BaseParser
 from rest_framework.permissions import BasePermission
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
+from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
-from rest_framework.views import APIView
+from rest_framework.views import APIView, set_rollback
 
 from .authentication import APIKeyAuthentication, APIKeyClient
 from .conf import berrymq_settings
@@ -27,7 +44,7 @@ from .core.api import default_dispatcher
 from .permissions import IsBerryMQClient
 from .rpc import protocol
 from .rpc.methods import CallContext, Limits
-from .rpc.server import handle_body
+from .rpc.server import Isolation, handle_body
 
 __all__ = ["RPCView"]
 
@@ -37,13 +54,10 @@ JSON = "application/json"
 _RENDERER = JSONRenderer()
 
 
-def rpc_error_response(http_status: int, code: int, message: str, **headers: str) -> HttpResponse:
-    """Return an HTTP response whose body is a JSON-RPC 2.0 error with id null."""
-    body = protocol.encode(protocol.error_response(protocol.RPCError(code, message)))
-    response = HttpResponse(body, content_type=JSON, status=http_status)
-    for name, value in headers.items():
-        response[name] = value
-    return response
+def rpc_error_response(http_status: int, code: int, message: str, **headers: str) -> Response:
+    """Return a response whose body is a JSON-RPC 2.0 error with id null."""
+    body = protocol.error_response(protocol.RPCError(code, message))
+    return Response(body, status=http_status, headers=headers)
 
 
 class _Pipeline:
@@ -92,13 +106,48 @@ def _reset_pipeline(*, setting: str, **kwargs: Any) -> None:
 setting_changed.connect(_reset_pipeline, dispatch_uid="berrymq_django.views.reset_pipeline")
 
 
+def _savepoints() -> Isolation | None:
+    """Return what opens a savepoint in every database whose transaction the request is in.
+
+    None outside transactions. With ATOMIC_REQUESTS, each call then commits
+    or rolls back with its own answer, a batch's failed calls alone undone.
+    """
+    aliases = [db.alias for db in connections.all(initialized_only=True) if db.in_atomic_block]
+    if not aliases:
+        return None
+    if len(aliases) == 1:
+        return partial(transaction.atomic, using=aliases[0])
+
+    def savepoints() -> ExitStack:
+        with ExitStack() as stack:  # if one cannot open, those opened are closed
+            for alias in aliases:
+                stack.enter_context(transaction.atomic(using=alias))
+            return stack.pop_all()
+
+    return savepoints
+
+
+class LeaveBodyParser(BaseParser):
+    """Accept any media type and leave the body unread, for the rpc package to parse."""
+
+    media_type = "*/*"
+
+    def parse(
+        self,
+        stream: Any,
+        media_type: str | None = None,
+        parser_context: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        return {}
+
+
 class RPCView(APIView):
     """Serve berryMQ's JSON-RPC protocol (2.0 and 1.0) on POST."""
 
-    parser_classes = ()
+    parser_classes = (LeaveBodyParser,)
     renderer_classes = (JSONRenderer,)
 
-    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         conf = pipeline()
         if conf.key_fast_path and request.method == "POST":
             principal = APIKeyAuthentication.principal_from_header(
@@ -132,9 +181,17 @@ class RPCView(APIView):
         # read(), not .body: our own limit applies, not DATA_UPLOAD_MAX_MEMORY_SIZE.
         body = request.read(limit + 1)
         if len(body) > limit:
-            error = protocol.limit_exceeded("MAX_BODY_BYTES", limit, len(body), "The body size")
+            error = protocol.limit_exceeded(
+                "MAX_BODY_BYTES", limit, len(body), "The body size in bytes", capped=True
+            )
             return HttpResponse(protocol.encode(protocol.error_response(error)), content_type=JSON)
-        answer = handle_body(body, context, max_batch=conf.max_batch, max_depth=conf.max_depth)
+        answer = handle_body(
+            body,
+            context,
+            max_batch=conf.max_batch,
+            max_depth=conf.max_depth,
+            isolate=_savepoints() or nullcontext,
+        )
         if answer is None:
             return HttpResponse(status=status.HTTP_204_NO_CONTENT)
         return HttpResponse(answer, content_type=JSON)
@@ -148,8 +205,14 @@ class RPCView(APIView):
             return CallContext(f"user:{user.get_username()}", default_dispatcher, conf.limits)
         return CallContext("anonymous", default_dispatcher, conf.limits, anonymous=True)
 
-    def handle_exception(self, exc: Exception) -> HttpResponse:
-        """Answer every failure with a JSON-RPC error body and the fitting HTTP status."""
+    def handle_exception(self, exc: Exception) -> Response:
+        """Answer every failure with a JSON-RPC error body and the fitting HTTP status.
+
+        As DRF's exception handler does, a failure answered here marks the
+        request's transaction (ATOMIC_REQUESTS) for rollback: an authenticator,
+        permission or throttle that wrote before refusing leaves nothing behind.
+        """
+        set_rollback()
         if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
             return rpc_error_response(
                 401,
@@ -160,7 +223,8 @@ class RPCView(APIView):
         if isinstance(exc, exceptions.PermissionDenied):
             return rpc_error_response(403, protocol.FORBIDDEN, str(exc.detail))
         if isinstance(exc, exceptions.Throttled):
-            headers = {"Retry-After": str(int(exc.wait))} if exc.wait is not None else {}
+            wait = getattr(exc, "wait", None)
+            headers = {"Retry-After": str(int(wait))} if wait is not None else {}
             return rpc_error_response(429, protocol.THROTTLED, str(exc.detail), **headers)
         if isinstance(exc, exceptions.MethodNotAllowed):
             return rpc_error_response(

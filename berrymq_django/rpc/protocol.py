@@ -1,10 +1,17 @@
 """JSON-RPC 2.0 and 1.0 framing: decode requests, encode responses. No I/O, no Django.
 
 A request carrying ``"jsonrpc": "2.0"`` is answered in 2.0 form. One
-without the member is a 1.0 request (the original berryMQ 0.3 clients):
-it is answered as ``{"result": ..., "error": null, "id": ...}``, and the
-berryMQ application errors "invalid token" and "timeout" come back as
-string results, the way that protocol defined them.
+without the member is a 1.0 request, answered the way berryMQ 0.3's server
+answered, so that 0.3's clients work unchanged:
+
+* every 1.0 request is answered, ``"id": null`` included (0.3's client
+  sends null on every call and waits for the answer; 1.0 would call that a
+  notification, which gets none);
+* the answer is ``{"result": ..., "error": null, "id": ...}``;
+* the application errors "invalid token" and "timeout" are the string
+  results ``"invalid token"`` and ``"timeout"``;
+* ``get`` and ``get_nowait`` return a message as the array
+  ``[identifier, args, kwargs]`` that 0.3's client unpacks.
 
 Error codes (the spec's, then berryMQ's own in -32000..-32099):
 
@@ -29,6 +36,8 @@ from __future__ import annotations
 
 import json
 import math
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,6 +80,17 @@ THROTTLED = -32029
 V1_STRING_RESULTS = {INVALID_TOKEN: "invalid token", TIMEOUT: "timeout"}
 
 
+def _v1_message(result: Any) -> Any:
+    """Return a message result as 0.3 sent it: [identifier, args, kwargs]."""
+    if isinstance(result, dict):
+        return [result.get("id"), result.get("args", []), result.get("kwargs", {})]
+    return result
+
+
+# Results whose 1.0 form differs from the 2.0 one, by method.
+V1_RESULT_FORMS: dict[str, Callable[[Any], Any]] = {"get": _v1_message, "get_nowait": _v1_message}
+
+
 class RPCError(Exception):
     """A JSON-RPC error to send back: a code, a message saying what was wrong, optional data."""
 
@@ -87,17 +107,25 @@ class RPCError(Exception):
         return error
 
 
-def limit_exceeded(setting: str, limit: int, got: int, what: str) -> RPCError:
+def limit_exceeded(
+    setting: str, limit: int, got: int, what: str, *, capped: bool = False
+) -> RPCError:
+    """Return the LIMIT_EXCEEDED error for setting; data is {"setting", "limit", "got"}.
+
+    ``capped``: got was counted only up to limit + 1 (the rest was never
+    looked at), so the message says "more than" the limit.
+    """
+    amount = f"more than {limit}" if capped and got > limit else str(got)
     return RPCError(
         LIMIT_EXCEEDED,
-        f"{what} is {got}; the limit (BERRYMQ {setting!r}) is {limit}.",
+        f"{what} is {amount}; the limit (BERRYMQ {setting!r}) is {limit}.",
         {"setting": setting, "limit": limit, "got": got},
     )
 
 
 @dataclass(slots=True)
 class Request:
-    """One call. ``is_notification``: no response is wanted."""
+    """One call. ``is_notification``: no response is wanted (2.0 only). ``v1``: a 1.0 call."""
 
     method: str
     params: list[Any] | dict[str, Any]
@@ -119,30 +147,76 @@ def _finite_float(text: str) -> float:
 
 
 def decode_body(body: bytes, max_depth: int) -> Any:
-    """Parse a request body; raise RPCError (parse error or limit) naming the problem."""
+    """Parse a request body; raise RPCError (parse error or MAX_DEPTH limit) naming the problem.
+
+    A body nested deeper than max_depth is refused as such, never as a parse
+    error, however deep: the parsers give up at about 1,000 levels, so when
+    they fail the brackets are counted first (up to max_depth + 1, no further).
+    """
     try:
         payload = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        # orjson refuses integers beyond 64 bits; the standard parser takes them.
-        try:
-            payload = json.loads(
-                body.decode("utf-8"), parse_constant=_reject_constant, parse_float=_finite_float
-            )
-        except UnicodeDecodeError as uexc:
-            raise RPCError(PARSE_ERROR, f"Parse error: the body is not UTF-8 ({uexc}).") from None
-        except RecursionError:
-            raise RPCError(PARSE_ERROR, f"Parse error: {exc}.") from None
-        except ValueError as vexc:
-            # Name the stricter parser's complaint unless only the fallback found one.
-            detail = vexc if "out of range" in str(vexc) else exc
-            raise RPCError(PARSE_ERROR, f"Parse error: {detail}.") from None
+        openers = body.count(b"[") + body.count(b"{")
+        depth = openers if openers <= max_depth else _text_depth(body, max_depth)
+        if depth > max_depth:
+            raise limit_exceeded(
+                "MAX_DEPTH", max_depth, depth, "JSON nesting depth", capped=True
+            ) from None
+        payload = _loads_fallback(body, exc, max_depth)
     # Cheap bound first: fewer brackets than the limit cannot nest deeper than it.
     if body.count(b"[") + body.count(b"{") <= max_depth:
         return payload
     depth = _depth(payload, max_depth)
     if depth > max_depth:
-        raise limit_exceeded("MAX_DEPTH", max_depth, depth, "JSON nesting depth")
+        raise limit_exceeded("MAX_DEPTH", max_depth, depth, "JSON nesting depth", capped=True)
     return payload
+
+
+def _loads_fallback(body: bytes, exc: orjson.JSONDecodeError, max_depth: int) -> Any:
+    """Parse what orjson refused with the standard parser, which takes lone surrogate escapes."""
+    try:
+        return json.loads(
+            body.decode("utf-8"), parse_constant=_reject_constant, parse_float=_finite_float
+        )
+    except UnicodeDecodeError as uexc:
+        raise RPCError(PARSE_ERROR, f"Parse error: the body is not UTF-8 ({uexc}).") from None
+    except RecursionError:
+        # Only when MAX_DEPTH is set near or above what the parsers follow.
+        raise RPCError(
+            PARSE_ERROR,
+            "Parse error: the body nests deeper than the JSON parser follows (about 1000 "
+            f"levels); BERRYMQ 'MAX_DEPTH' ({max_depth}) should stay below that.",
+        ) from None
+    except ValueError as vexc:
+        # Name the stricter parser's complaint unless only the fallback found one.
+        detail = vexc if "out of range" in str(vexc) else exc
+        raise RPCError(PARSE_ERROR, f"Parse error: {detail}.") from None
+
+
+# A string, unterminated too, or one bracket: counting brackets skips strings whole.
+_STRUCTURE = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"?|[\[\]{}]', re.DOTALL)
+_OPENERS = (b"[", b"{")
+_CLOSERS = (b"]", b"}")
+
+
+def _text_depth(body: bytes, limit: int) -> int:
+    """Return how deep the brackets of body nest outside strings, stopping once past limit.
+
+    For bodies no parser took: it needs no valid JSON, and never looks past
+    the bracket that goes over the limit.
+    """
+    depth = deepest = 0
+    for match in _STRUCTURE.finditer(body):
+        token = match.group()
+        if token in _OPENERS:
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > limit:
+                    break
+        elif token in _CLOSERS and depth:
+            depth -= 1
+    return deepest
 
 
 def _depth(value: Any, limit: int) -> int:
@@ -206,38 +280,59 @@ def parse_request(obj: Any) -> Request:
             INVALID_REQUEST,
             f"Invalid Request: 'params' must be an array or an object, not {_json_type(params)}.",
         )
-    # 2.0: a request without "id" is a notification; 1.0: one whose id is null.
-    is_notification = request_id is None if v1 else "id" not in obj
+    # 2.0: a request without "id" is a notification. 1.0 would make a null id one,
+    # but berryMQ 0.3's client sends null on every call and waits for the answer.
+    is_notification = not v1 and "id" not in obj
     return Request(method, params, request_id, is_notification, v1)
 
 
 def result_response(request: Request, result: Any) -> dict[str, Any]:
+    """Build the response to a call that returned result; 1.0 in the form 0.3 gave it."""
     if request.v1:
-        return {"result": result, "error": None, "id": request.id}
+        form = V1_RESULT_FORMS.get(request.method)
+        return {"result": result if form is None else form(result), "error": None, "id": request.id}
     return {"jsonrpc": "2.0", "result": result, "id": request.id}
 
 
-def error_response(error: RPCError, request: Request | None = None) -> dict[str, Any]:
-    """Build the error response; for 1.0 clients, berryMQ's string results where they apply."""
+def error_response(
+    error: RPCError, request: Request | None = None, *, v1: bool = False
+) -> dict[str, Any]:
+    """Build the error response; for 1.0 clients, berryMQ's string results where they apply.
+
+    Without a request (it could not be read) the id is null, and ``v1``
+    chooses the 1.0 form for a body that was a 1.0 object all the same.
+    """
     request_id = request.id if request is not None else None
     if request is not None and request.v1:
         if error.code in V1_STRING_RESULTS:
             return {"result": V1_STRING_RESULTS[error.code], "error": None, "id": request_id}
         return {"result": None, "error": error.to_dict(), "id": request_id}
+    if request is None and v1:
+        return {"result": None, "error": error.to_dict(), "id": None}
     return {"jsonrpc": "2.0", "error": error.to_dict(), "id": request_id}
 
 
 def encode(payload: Any) -> bytes:
-    """Serialize a response; values orjson cannot take are written with str()."""
+    """Serialize a response; values orjson cannot take are written with str().
+
+    Raise ValueError when no JSON can hold the payload: a value that refers
+    to itself, or nests deeper than the encoders follow (about 1,000 levels).
+    """
     try:
         return orjson.dumps(payload, default=str, option=orjson.OPT_NON_STR_KEYS)
     except orjson.JSONEncodeError:
         # Lone surrogates ("\ud800") and integers beyond 64 bits: valid JSON that
         # orjson will not write; the standard encoder escapes them. Infinities and
         # NaN become null, as orjson writes them.
-        return json.dumps(
-            _finite(payload), default=str, ensure_ascii=True, allow_nan=False
-        ).encode()
+        try:
+            return json.dumps(
+                _finite(payload), default=str, ensure_ascii=True, allow_nan=False
+            ).encode()
+        except (RecursionError, ValueError):
+            raise ValueError(
+                "the response cannot be written as JSON: a value in it refers to itself "
+                "or nests deeper than about 1000 levels"
+            ) from None
 
 
 def _finite(value: Any) -> Any:

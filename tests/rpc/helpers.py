@@ -83,11 +83,16 @@ def post_raw(
     *,
     key: str | None = KEY_B,
     content_type: str = "application/json",
+    headers: dict[str, str] | None = None,
     **extra: Any,
 ) -> Any:
-    """POST body as is to the endpoint; return the test Client's response."""
+    """POST body as is to the endpoint (headers added to the key's); return the response."""
     return client.post(
-        rpc_url(), data=body, content_type=content_type, headers=headers_for(key), **extra
+        rpc_url(),
+        data=body,
+        content_type=content_type,
+        headers={**headers_for(key), **(headers or {})},
+        **extra,
     )
 
 

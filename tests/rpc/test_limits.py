@@ -50,11 +50,8 @@ def assert_json_rpc_answer(response) -> object:
 
 
 def limit_error(response) -> dict:
-    """Return the error of a limit hit before any call ran (id null, or the single call's)."""
-    obj = body(response)
-    assert isinstance(obj, dict), obj
-    assert obj.get("id") in (None, 1), obj
-    return error(response, id=obj["id"])
+    """Return the error of a limit hit before any call ran: one response, id null."""
+    return error(response, id=None)
 
 
 def nested(depth: int) -> list:
@@ -166,12 +163,45 @@ def test_nesting_over_the_default_max_depth(client: Client, oneway_token: str):
     assert_limit(limit_error(response), "MAX_DEPTH", 32)
 
 
-@pytest.mark.parametrize("depth", [2_000, 200_000])
-def test_pathological_nesting_is_an_error(client: Client, depth: int):
-    for raw in ("[" * depth + "]" * depth, '{"a":' * depth + "1" + "}" * depth, "[" * depth):
-        response = post_raw(client, raw)
-        err = error(response, id=None)
-        assert err["code"] in (LIMIT_EXCEEDED, PARSE_ERROR), err
+@pytest.mark.parametrize("depth", [33, 1_000, 1_024, 1_025, 1_026, 2_000, 200_000])
+def test_pathological_nesting_is_a_max_depth_error(client: Client, depth: int):
+    """Past where the JSON parsers give up (about 1,000 levels) too, and malformed or not."""
+    for raw in (
+        "[" * depth + "]" * depth,
+        '{"a":' * depth + "1" + "}" * depth,
+        "[" * depth,  # never closed
+        '{"jsonrpc": "2.0", "method": "status", "params": ' + "[" * depth + "]" * depth + "}",
+        '["\\ud800", ' + "[" * depth + "]" * depth + "]",  # only the fallback parser takes it
+        '["a string with [[[[ and \\"]]]", ' + "{" * depth + "}" * depth + "]",
+    ):
+        err = limit_error(post_raw(client, raw))
+        assert_limit(err, "MAX_DEPTH", 32)
+        assert err["data"]["got"] == 33, err  # counted no further than over the limit
+        assert "more than 32" in err["message"], err
+
+
+def test_max_depth_counts_no_further_than_over_the_limit(client: Client):
+    with berrymq_config(MAX_DEPTH=5):
+        for raw in ("[" * 200_000, "[" * 10 + "]" * 10, '{"a": ' * 10 + "1" + "}" * 10):
+            err = limit_error(post_raw(client, raw))
+            assert err["data"] == {"setting": "MAX_DEPTH", "limit": 5, "got": 6}, err
+
+
+def test_brackets_in_strings_do_not_count(client: Client, oneway_token: str, follow: Follow):
+    received = follow("*")
+    text = "[[[[{{{{" * 100 + '\\"[[['
+
+    response = rpc(client, "send_message", [oneway_token, "deep:x", [text]])
+    broken = post_raw(client, '["' + text.replace("\\", "") + "[[[[")
+
+    assert result(response) == "ok"
+    assert received[0].args == (text,)
+    assert error(broken, id=None)["code"] == PARSE_ERROR
+
+
+def test_malformed_within_max_depth_is_a_parse_error(client: Client):
+    for raw in ("[" * 10, "[" * 32, '{"a": [1, 2}', "[" * 20 + "x" + "]" * 20):
+        assert error(post_raw(client, raw), id=None)["code"] == PARSE_ERROR, raw
 
 
 # -- MAX_IDENTIFIER_LENGTH -------------------------------------------------------
@@ -297,14 +327,25 @@ def test_non_json_number_literals_are_a_parse_error(client: Client, literal: str
 
 
 @pytest.mark.parametrize(
-    "raw",
-    [b"", b" ", b"\x00", b"null", b'"', b"{", b"[", b"{}", b"[[]]", b'{"jsonrpc": "2.0"}'],
+    "raw, code",
+    [
+        (b"", PARSE_ERROR),
+        (b" ", PARSE_ERROR),
+        (b"\x00", PARSE_ERROR),
+        (b"null", INVALID_REQUEST),
+        (b'"', PARSE_ERROR),
+        (b"{", PARSE_ERROR),
+        (b"[", PARSE_ERROR),
+        (b"{}", INVALID_REQUEST),
+        (b"[[]]", INVALID_REQUEST),
+        (b'{"jsonrpc": "2.0"}', INVALID_REQUEST),
+    ],
 )
-def test_degenerate_bodies(client: Client, raw: bytes):
+def test_degenerate_bodies(client: Client, raw: bytes, code: int):
     obj = assert_json_rpc_answer(post_raw(client, raw))
     assert obj is not None
     codes = [o["error"]["code"] for o in (obj if isinstance(obj, list) else [obj])]
-    assert set(codes) <= {PARSE_ERROR, INVALID_REQUEST}, obj
+    assert codes == [code], obj
 
 
 def test_empty_body_is_a_parse_error(client: Client):

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import threading
 import time
+import xmlrpc.client
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
 from django.urls import reverse
 
-from berrymq_django import twitter
+from berrymq_django import Message, register_function, twitter
 
+from .client_v03 import ServerProxyV03
 from .conftest import berrymq_config
-from .helpers import INVALID_TOKEN, KEY_B, TIMEOUT, UNAUTHENTICATED
+from .helpers import INVALID_TOKEN, KEY_B, KEY_C, TIMEOUT, UNAUTHENTICATED
 
 
 @pytest.fixture
@@ -135,3 +138,60 @@ def test_get_is_405_over_http(http: httpx.Client, endpoint: str):
     assert response.status_code == 405
     assert response.headers["content-type"].startswith("application/json")
     response.json()
+
+
+# -- berryMQ 0.3's client ----------------------------------------------------------
+
+
+@pytest.fixture
+def v03_url(live_server) -> str:
+    """The URL 0.3's connect_*() builds from (host, port), the key riding in the host.
+
+    It has no path, so the client posts to /JSON.
+    """
+    parts = urlsplit(live_server.url)
+    host, port = f"site-b:{KEY_B}@{parts.hostname}", parts.port
+    return f"http://{host}:{port}"
+
+
+@pytest.mark.urls("tests.rpc.urls_v03")
+def test_a_0_3_client_pulls_a_queue(v03_url: str):
+    with ServerProxyV03(v03_url) as proxy:
+        token = proxy.call("connect_via_queue", "task:*", 1000)
+        twitter("task:run", 5, level="high")
+        identifier, args, kwargs = proxy.get(token, True, 1000)
+        empty = proxy.call("get_nowait", token)
+        unknown = proxy.call("get_nowait", "no-such-token")
+
+    assert (identifier, args, kwargs) == ("task:run", [5], {"level": "high"})
+    assert empty == "timeout"
+    assert unknown == "invalid token"
+
+
+@pytest.mark.urls("tests.rpc.urls_v03")
+def test_a_0_3_client_sends_one_way(v03_url: str):
+    received: list[Message] = []
+    register_function("log:*", received.append)
+    with ServerProxyV03(v03_url) as proxy:
+        token = proxy.call("connect_oneway", 1000)
+        answer = proxy.call("send_message", token, "log:info", ["hello"], {"level": 1})
+
+    assert answer == "ok"
+    assert [(m.id, m.args, m.kwargs) for m in received] == [("log:info", ("hello",), {"level": 1})]
+
+
+def test_a_0_3_client_on_the_mounted_endpoint(endpoint: str):
+    parts = urlsplit(endpoint)
+    with ServerProxyV03(f"http://site-c:{KEY_C}@{parts.netloc}{parts.path}") as proxy:
+        assert proxy.call("status")["node"]
+
+
+def test_a_0_3_client_with_a_wrong_key_is_refused(endpoint: str):
+    parts = urlsplit(endpoint)
+    with (
+        ServerProxyV03(f"http://site-b:{'x' * 32}@{parts.netloc}{parts.path}") as proxy,
+        pytest.raises(xmlrpc.client.ProtocolError) as refused,
+    ):
+        proxy.call("status")
+
+    assert refused.value.errcode == 401

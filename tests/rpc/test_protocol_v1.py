@@ -1,7 +1,9 @@
 """JSON-RPC 1.0, as berryMQ 0.3's clients speak it: no "jsonrpc" member, string results.
 
 A 1.0 response has exactly result, error and id; the application errors of
-the original protocol ("invalid token", "timeout") come back as results.
+the original protocol ("invalid token", "timeout") come back as results, a
+message comes back as [identifier, args, kwargs], and a null id is answered
+like any other (0.3's client sends null on every call).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from .helpers import (
     assert_valid_v2,
     body,
     post,
+    result,
     rpc,
 )
 
@@ -70,10 +73,72 @@ def test_queue_round_trip(client: Client):
 
     message = v1_result(client, "get", [token, True, 1])
 
-    assert message["id"] == "task:run"
-    assert message["args"] == [5]
-    assert message["kwargs"] == {"level": "high"}
+    assert message == ["task:run", [5], {"level": "high"}]
     assert v1_result(client, "close_connection", [token]) == "ok"
+
+
+def test_get_nowait_returns_identifier_args_kwargs(client: Client):
+    token = v1_result(client, "connect_via_queue", ["task:*", 60])
+    twitter("task:run", "a", [1, 2], n={"deep": True})
+
+    identifier, args, kwargs = v1_result(client, "get_nowait", [token])
+
+    assert (identifier, args, kwargs) == ("task:run", ["a", [1, 2]], {"n": {"deep": True}})
+
+
+def test_a_2_0_get_still_returns_the_message_object(client: Client):
+    token = result(rpc(client, "connect_via_queue", ["task:*", 60]))
+    twitter("task:run", 5)
+
+    message = result(rpc(client, "get_nowait", [token]))
+
+    assert (message["id"], message["args"], message["kwargs"]) == ("task:run", [5], {})
+    assert message["origin"] and message["uid"]
+
+
+# -- a null id, as 0.3's client sends on every call --------------------------------
+
+
+def test_a_null_id_is_answered(client: Client, follow: Follow):
+    received = follow("log:*")
+
+    token = v1_result(client, "connect_oneway", [60], id=None)
+    answer = v1(client, "send_message", [token, "log:info", ["hi"], {}], id=None)
+
+    assert isinstance(token, str)
+    assert answer == {"result": "ok", "error": None, "id": None}
+    assert [m.args for m in received] == [("hi",)]
+
+
+def test_a_null_id_error_is_answered(client: Client):
+    assert v1_error(client, "foobar", [], id=None)["code"] == METHOD_NOT_FOUND
+    assert v1_result(client, "get_nowait", ["no-such-token"], id=None) == "invalid token"
+
+
+def test_a_missing_id_is_answered_in_1_0(client: Client):
+    response = post(client, {"method": "status", "params": []})
+
+    assert response.status_code == 200
+    obj = body(response)
+    assert_valid_v1(obj)
+    assert obj["id"] is None
+    assert obj["result"]["node"]
+
+
+def test_null_ids_in_a_batch_are_each_answered(client: Client):
+    response = post(
+        client,
+        [
+            {"method": "status", "params": [], "id": None},
+            {"jsonrpc": "2.0", "method": "status", "params": []},  # a 2.0 notification
+            {"method": "foobar", "params": [], "id": None},
+        ],
+    )
+
+    answers = body(response)
+    assert [sorted(a) for a in answers] == [["error", "id", "result"]] * 2
+    assert answers[0]["result"]["node"]
+    assert answers[1]["error"]["code"] == METHOD_NOT_FOUND
 
 
 def test_timeout_is_a_result(client: Client):
@@ -144,6 +209,7 @@ def test_params_must_be_an_array(client: Client):
     obj = body(response)
     error = obj["error"]
     assert error["code"] == INVALID_REQUEST, obj
+    assert_valid_v1(obj)  # a 1.0 object, if not a valid one, is answered in 1.0
 
 
 def test_status_and_discover_answer_in_1_0(client: Client):
