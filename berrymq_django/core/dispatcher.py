@@ -324,6 +324,8 @@ class Dispatcher:
         else:
             self._deliver(route, message)
 
+    receive = deliver
+
     def _forward(self, message: Message) -> None:
         if self.backend.forwards:
             self.backend.publish(message)
