@@ -12,7 +12,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from redis.connection import parse_url
 
-from ..core.exceptions import ImproperlyConfiguredBackend
+from ...core.exceptions import ImproperlyConfiguredBackend
 
 __all__ = ["DEFAULT_OPTIONS", "RedisOptions", "read_options", "redacted"]
 
@@ -31,6 +31,9 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     "CONNECT_TIMEOUT": 1.0,
     # Seconds a shared queue's messages outlive its last consumer.
     "SHARED_TTL": 86_400.0,
+    # Seconds a shared queue keeps collecting messages for a process whose consumers
+    # stopped (closed, exited or crashed), so that they find them when they come back.
+    "SHARED_LEASE": 30.0,
 }
 
 MAX_BATCH_SIZE = 5_000  # the publishing script's unpack() limit, with margin
@@ -48,6 +51,7 @@ class RedisOptions:
     socket_timeout: float
     connect_timeout: float
     shared_ttl: float
+    shared_lease: float
 
 
 def read_options(options: dict[str, Any]) -> RedisOptions:
@@ -68,6 +72,7 @@ def read_options(options: dict[str, Any]) -> RedisOptions:
         socket_timeout=_seconds(conf, "SOCKET_TIMEOUT"),
         connect_timeout=_seconds(conf, "CONNECT_TIMEOUT"),
         shared_ttl=_seconds(conf, "SHARED_TTL"),
+        shared_lease=_seconds(conf, "SHARED_LEASE"),
     )
 
 
@@ -91,7 +96,7 @@ def _url(value: Any) -> str:
     if not isinstance(value, str) or not value:
         raise _error("URL", value, "a Redis URL like 'redis://127.0.0.1:6379/0'")
     try:
-        parse_url(value)
+        parse_url(value)  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
     except ValueError as exc:
         raise ImproperlyConfiguredBackend(
             f"BERRYMQ 'BACKEND_OPTIONS' 'URL' for RedisBackend is not a Redis URL "
