@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from ...core.lifecycle import lifecycle
 from ...core.store import QueueStore
+from ..base import ConnectionStateShortcuts
 from .client import BackendClosed, RedisUnavailable, SharedClient
 from .options import DEFAULT_OPTIONS, read_options, redacted
 from .shared import RedisSharedStore, SharedQueues
@@ -52,7 +53,7 @@ __all__ = ["DEFAULT_OPTIONS", "BackendClosed", "RedisBackend", "RedisUnavailable
 CLOSE_WAIT = 3.0  # seconds close() gives the threads to flush and stop
 
 
-class RedisBackend:
+class RedisBackend(ConnectionStateShortcuts):
     """Carry non-local messages, shared queues and JSON-RPC state through Redis.
 
     Options (BERRYMQ["BACKEND_OPTIONS"]) are listed in DEFAULT_OPTIONS; an
