@@ -31,13 +31,11 @@ def site(monkeypatch: pytest.MonkeyPatch) -> Iterator[Lifecycle]:
         backend.close()  # type: ignore[attr-defined]
 
 
-def test_a_bound_backend_starts_and_stops_with_the_site(site, redis_url, prefix):
+def test_a_backend_starts_when_bound_and_stops_and_starts_with_the_site(site, redis_url, prefix):
     backend = RedisBackend(URL=redis_url, PREFIX=prefix)
+    assert threads_of(backend) == []  # built: nothing runs, nothing connects
     dispatcher = Dispatcher(backend=backend)
-    assert threads_of(backend) == []  # bound, but the site has not started
-
-    site.start()
-    assert len(threads_of(backend)) == 2
+    assert len(threads_of(backend)) == 2  # bound: it receives, site started or not
     assert wait_until(lambda: backend.connected)
 
     site.stop(timeout=3)
@@ -50,7 +48,7 @@ def test_a_bound_backend_starts_and_stops_with_the_site(site, redis_url, prefix)
     assert backend.status()["published"] == 1
 
 
-def test_a_backend_bound_after_the_site_started_starts_at_once(site, redis_url, prefix):
+def test_a_backend_built_after_the_site_started_waits_to_be_bound(site, redis_url, prefix):
     site.start()
     backend = RedisBackend(URL=redis_url, PREFIX=prefix)
     assert threads_of(backend) == []  # not bound yet: nothing to hand messages to

@@ -17,10 +17,12 @@ RedisBackend composes one part per concern, each in its own module::
     wire: key names, the wire format and the Lua scripts every part agrees on
 
 Processes: nothing connects when the backend is built. Its threads start
-with the site's lifecycle, or on first use in a process that has not
-started it; the lifecycle stops them at exit (flushing first) and resets
-them in a forked child, which gets a new token, fresh threads and
-connections and leaves the parent's alone. ``close()`` is final: it flushes,
+when it is bound to a dispatcher (at Django setup, never at import); the
+lifecycle owns them from then on: it stops them at exit (flushing first),
+starts them again with the site after a stop, and resets them in a forked
+child, which gets a new token, fresh threads and connections and leaves the
+parent's alone (it starts them again when the site had started, else on
+first use: a publish, a shared queue, ready()). ``close()`` is final: it flushes,
 stops the threads and closes every connection, and from then on nothing
 reconnects (calls that need Redis raise BackendClosed).
 """
@@ -101,12 +103,15 @@ class RedisBackend(ConnectionStateShortcuts):
     # -- core.contracts.Transport --------------------------------------------------
 
     def bind(self, inbox: Inbox) -> None:
-        """Hand messages from other processes to inbox; start now if the site has started."""
+        """Hand messages from other processes to inbox, starting the threads now.
+
+        A process with followers must receive whether or not it starts its
+        lifecycle (a management command that follows messages does not).
+        """
         self.transport.bind(inbox)
         with self._lock:
             self._bound = True
-        if lifecycle.started:
-            self.start()
+        self.start()
 
     def publish(self, message: Message) -> None:
         """Queue message for the other processes; never blocks, never raises for Redis."""

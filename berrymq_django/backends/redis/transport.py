@@ -12,15 +12,17 @@ Faults: when Redis is unreachable, twitter() carries on in-process; messages
 for other processes wait in the buffer and are flushed on reconnect;
 status() reports the backend disconnected until it is back.
 
-Threads: the lifecycle starts them with the site; a process that has not
-started its lifecycle starts them on first use (a publish, a shared queue,
-ready()). ``stop(deadline)`` lets the sender flush until the deadline, stops
-and joins both, and logs with a count what it could not send
-(status()["buffered"] keeps counting it). A fork waits, up to FORK_WAIT per
-thread, for each to finish the Redis command it is in (redis-py and the
-import system hold locks there that the child would wait for): that is the
-``before`` fork hook at the end of this module, the one thing the lifecycle
-cannot express. In the child, ``after_fork()`` forgets threads and buffer.
+Threads: they start when the backend is bound, or with the site after a
+stop; a forked child whose site has not started its lifecycle starts them
+on first use (a publish, a shared queue, ready()). ``stop(deadline)`` lets
+the sender flush until the deadline, stops and joins both, and logs with a
+count what it could not send (status()["buffered"] keeps counting it).
+
+Fork: a fork waits, up to FORK_WAIT per thread, for each to finish the
+Redis command it is in (redis-py and the import system hold locks there
+that the child would wait for): that is the ``before`` fork hook at the end
+of this module, the one thing the lifecycle cannot express. In the child,
+``after_fork()`` forgets the threads and the buffer.
 """
 
 from __future__ import annotations
@@ -106,7 +108,7 @@ class RedisTransport:
                 thread.start()
 
     def start_on_demand(self) -> None:
-        """Start unless started or stopped before (the site has not started its lifecycle)."""
+        """Start unless started or stopped before (in a child whose site has not started)."""
         if self._state == "new":
             self.start()
 
