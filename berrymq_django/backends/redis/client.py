@@ -106,14 +106,21 @@ class SharedClient:
         if client is not None:
             return client
         with self._lock:
-            if self._closed:
-                self._refuse()
             if self._client is None:
-                self._client = self.make(self.options.socket_timeout)
+                pool = self._pool_locked(self.options.socket_timeout)
+                self._client = redis.Redis(connection_pool=pool)  # connects on first use
             return self._client
 
     def make(self, socket_timeout: float, **extra: Any) -> redis.Redis:
         """Return a client of its own (for blocking reads); raise BackendClosed once closed."""
+        with self._lock:
+            pool = self._pool_locked(socket_timeout)
+        client = redis.Redis(connection_pool=pool, **extra)
+        client.auto_close_connection_pool = True
+        return client
+
+    def _pool_locked(self, socket_timeout: float) -> _ClosablePool:
+        """Make a pool that close() will close; the caller holds _lock."""
         if self._closed:
             self._refuse()
         pool = _ClosablePool.from_url(
@@ -124,14 +131,12 @@ class SharedClient:
             client_name=f"berrymq-{self.token}",
         )
         self._pools.add(pool)
-        client = redis.Redis(connection_pool=pool, **extra)
-        client.auto_close_connection_pool = True
-        return client
+        return pool
 
     def script(self, source: str) -> Any:
         """Return the registered Lua script for source (run with keys=..., args=...)."""
         script = self._scripts.get(source)
-        if script is None:
+        if script is None or self._closed:
             client = self.get()
             with self._lock:
                 script = self._scripts.setdefault(source, client.register_script(source))
@@ -177,6 +182,7 @@ class SharedClient:
         with self._lock:
             self._closed = True
             self._client = None
+            self._scripts = {}
             pools = list(self._pools)
         for pool in pools:
             pool.closed = True

@@ -89,6 +89,7 @@ class StreamSender:
         self.keys = keys
         self.options = options
         self.routes = routes
+        self._buffer_size = options.buffer_size
         self._reset()
 
     def _reset(self) -> None:
@@ -118,7 +119,7 @@ class StreamSender:
     def publish(self, message: Message) -> None:
         """Append message to the buffer (dropping the oldest when full); wake the thread."""
         buffer = self.buffer
-        if len(buffer) >= self.options.buffer_size:
+        if len(buffer) >= self._buffer_size:
             self.dropped += 1  # the deque drops its oldest on append
         buffer.append(message)
         if self.idle:

@@ -119,7 +119,8 @@ class RedisTransport:
             self.running = False
             if self._state == "running":
                 self._state = "stopped"
-            self.sender.stop_by = deadline
+            # The sender stops flushing a moment before the deadline, to be joined by it.
+            self.sender.stop_by = deadline - min(0.25, max(0.0, deadline - monotonic()) / 4)
         stop.set()  # the sender flushes what it holds, then both threads end
         self.sender.wake.set()
         for thread in threads:
