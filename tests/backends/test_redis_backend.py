@@ -86,6 +86,7 @@ def test_unknown_option_is_a_type_error_naming_it():
         ("BATCH_SIZE", 10_000),
         ("SOCKET_TIMEOUT", -1),
         ("SHARED_TTL", True),
+        ("SHARED_LEASE", 0.1),
     ],
 )
 def test_bad_option_value_is_improperly_configured_naming_it(key, value):

@@ -76,7 +76,7 @@ class RedisBackend(ConnectionStateShortcuts):
         self.shared = SharedQueues(self._client, self.keys, checked)
         self.transport = RedisTransport(self._client, self.keys, checked, self.shared)
         self.connection_state = RedisConnectionState(self._client, self.keys)
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards _bound and _closing
         self._bound = False
         self._closing = False
         # Owned by the lifecycle from the start, so that a forked child never uses

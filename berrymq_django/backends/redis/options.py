@@ -37,6 +37,7 @@ DEFAULT_OPTIONS: dict[str, Any] = {
 }
 
 MAX_BATCH_SIZE = 5_000  # the publishing script's unpack() limit, with margin
+MIN_SHARED_LEASE = 0.5  # seconds
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,7 +73,8 @@ def read_options(options: dict[str, Any]) -> RedisOptions:
         socket_timeout=_seconds(conf, "SOCKET_TIMEOUT"),
         connect_timeout=_seconds(conf, "CONNECT_TIMEOUT"),
         shared_ttl=_seconds(conf, "SHARED_TTL"),
-        shared_lease=_seconds(conf, "SHARED_LEASE"),
+        # Renewed several times per lease: a shorter one would keep the sender busy.
+        shared_lease=_seconds(conf, "SHARED_LEASE", minimum=MIN_SHARED_LEASE),
     )
 
 
@@ -120,8 +122,10 @@ def _count(conf: dict[str, Any], key: str, maximum: int | None = None) -> int:
     return value
 
 
-def _seconds(conf: dict[str, Any], key: str) -> float:
+def _seconds(conf: dict[str, Any], key: str, minimum: float = 0.0) -> float:
     value = conf[key]
     if not isinstance(value, int | float) or isinstance(value, bool) or not value > 0:
         raise _error(key, value, "a positive number of seconds")
+    if value < minimum:
+        raise _error(key, value, f"at least {minimum} seconds")
     return float(value)
