@@ -111,6 +111,23 @@ class Queue:
         else:
             self._store.wake_all()  # our blocked consumers see we are closed
 
+    def delete(self) -> None:
+        """Close the queue and withdraw it for good where its store outlives the process.
+
+        A shared queue on a backend that keeps it between processes (Redis)
+        survives ``close()`` and a process's exit, collecting messages for the
+        consumers to come until its lease runs out; ``delete()`` stops that
+        now, for this process's consumers, and drops what is queued when no
+        other process consumes it. Elsewhere it is ``close()``. It closes the
+        queue even when the store raises (say, Redis cannot be reached).
+        """
+        delete = getattr(self._store, "delete", None)  # optional: not part of Store
+        try:
+            if delete is not None:
+                delete()
+        finally:
+            self.close()
+
     def __enter__(self) -> Queue:
         return self
 

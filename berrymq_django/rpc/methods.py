@@ -17,11 +17,11 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..backends.base import Connection, Style, new_token
 from ..core.dispatcher import Dispatcher
 from ..core.identifier import parse_identifier
 from ..core.message import Message
 from ..core.store import Empty
+from .connections import Connection, Style, new_token
 from .peers import callback_name, peers_for
 from .protocol import (
     FORBIDDEN,

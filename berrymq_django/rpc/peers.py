@@ -41,10 +41,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 
-from ..backends.base import Connection, new_token
 from ..core.identifier import Identifier, parse_identifier
 from ..core.message import Message
 from .client import PeerError, RemoteError, RPCClient, Unauthorized
+from .connections import Connection, new_token
 from .protocol import INVALID_PARAMS, INVALID_TOKEN, LIMIT_EXCEEDED
 
 if TYPE_CHECKING:

@@ -181,6 +181,16 @@ class WorkerProcess:
         self.proc.kill()
         self._finish()
 
+    def terminate(self) -> int:
+        """Stop the worker with SIGTERM (a graceful exit); return its exit status."""
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self._finish()
+        return self.proc.returncode
+
     def close(self) -> None:
         if self.proc.poll() is None:
             assert self.proc.stdin is not None

@@ -22,11 +22,11 @@ from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
 
 from berrymq_django import default_dispatcher, twitter
-from berrymq_django.backends.base import Connection, new_token
 from berrymq_django.backends.redis import DEFAULT_OPTIONS, RedisBackend, RedisUnavailable
 from berrymq_django.core.exceptions import ImproperlyConfiguredBackend
 from berrymq_django.core.message import Message
 from berrymq_django.core.queue import Queue
+from berrymq_django.rpc.connections import Connection, new_token
 from tests.support import eventually
 
 REDIS_BACKEND = "berrymq_django.backends.redis.RedisBackend"
@@ -85,6 +85,7 @@ def test_unknown_option_is_a_type_error_naming_it():
         ("BATCH_SIZE", 10_000),
         ("SOCKET_TIMEOUT", -1),
         ("SHARED_TTL", True),
+        ("SHARED_LEASE", 0.1),
     ],
 )
 def test_bad_option_value_is_improperly_configured_naming_it(key, value):
@@ -374,19 +375,24 @@ def test_local_shared_queue_stays_in_memory(make_dispatcher, raw, prefix):
     assert raw.zcard(f"{prefix}:routes") == 0
 
 
-def test_closing_the_last_shared_queue_stops_collecting(make_dispatcher, raw, prefix):
+def test_closed_shared_queue_keeps_collecting_for_the_consumers_to_come(
+    make_dispatcher, raw, prefix
+):
     a, b = make_dispatcher(), make_dispatcher()
     tasks = Queue("task:*", shared=True, dispatcher=a)
     assert raw.zcard(f"{prefix}:routes") == 1
 
     tasks.close()
 
-    assert raw.zcard(f"{prefix}:routes") == 0
+    assert raw.zcard(f"{prefix}:routes") == 1  # the route stays for its lease
     b.twitter("task:run", 1)
     assert b.backend.flush()
-    assert raw.llen(f"{prefix}:q:s:task:*") == 0
+    assert raw.llen(f"{prefix}:q:s:task:*") == 1
+    started = time.monotonic()
     with pytest.raises(Empty):
-        tasks.get(timeout=1)  # closed: answers at once
+        tasks.get(timeout=1)  # closed: answers at once, and leaves the message in Redis
+    assert time.monotonic() - started < 0.5
+    assert Queue("task:*", shared=True, dispatcher=a).get(timeout=5).args == (1,)
 
 
 def test_shared_queue_in_one_process_survives_another_closing(make_dispatcher, raw, prefix):
@@ -400,15 +406,58 @@ def test_shared_queue_in_one_process_survives_another_closing(make_dispatcher, r
     assert stays.get(timeout=5).args == (1,)
 
 
-def test_collected_shared_queue_route_is_dropped_by_the_heartbeat(make_dispatcher, raw, prefix):
-    a = make_dispatcher()
-    Queue("task:*", shared=True, dispatcher=a)  # not kept: collected at once
-    assert raw.zcard(f"{prefix}:routes") == 1
+def live_routes(raw: Any, prefix: str) -> list[bytes]:
+    return raw.zrangebyscore(f"{prefix}:routes", time.time(), "+inf")
+
+
+def test_a_closed_shared_queue_route_lapses_after_the_lease(make_dispatcher, raw, prefix):
+    a, producer = make_dispatcher(SHARED_LEASE=0.6), make_dispatcher()
+    Queue("task:*", shared=True, dispatcher=a).close()
+    Queue("job:*", shared=True, dispatcher=a)  # not kept: collected at once
     a.twitter("any:thing")  # the dispatcher sweeps the dead subscription, freeing the store
+    assert len(live_routes(raw, prefix)) == 2
 
-    a.backend._heartbeat()  # what the sender does every few seconds
+    eventually(lambda: not live_routes(raw, prefix), timeout=3)
+    producer.twitter("task:run", 1)
+    producer.twitter("job:run", 1)
+    assert producer.backend.flush()
 
-    assert raw.zcard(f"{prefix}:routes") == 0
+    assert raw.llen(f"{prefix}:q:s:task:*") == raw.llen(f"{prefix}:q:s:job:*") == 0
+    eventually(lambda: raw.zcard(f"{prefix}:routes") == 0, timeout=3)  # swept
+
+
+def test_closing_the_backend_leaves_its_routes_for_their_lease(make_dispatcher, raw, prefix):
+    a, producer = make_dispatcher(), make_dispatcher()
+    tasks = Queue("task:*", shared=True, dispatcher=a)
+
+    a.backend.close()  # as at a graceful exit
+
+    assert len(live_routes(raw, prefix)) == 1
+    producer.twitter("task:run", 1)
+    assert producer.backend.flush()
+    assert raw.llen(f"{prefix}:q:s:task:*") == 1
+    tasks.close()
+
+
+def test_delete_withdraws_the_route_and_the_last_one_drops_the_list(make_dispatcher, raw, prefix):
+    a, b, producer = make_dispatcher(), make_dispatcher(), make_dispatcher()
+    here = Queue("task:*", shared=True, dispatcher=a)
+    there = Queue("task:*", shared=True, dispatcher=b)
+    producer.twitter("task:run", 1)
+    assert producer.backend.flush()
+
+    here.delete()
+
+    assert here.closed and raw.zcard(f"{prefix}:routes") == 1  # b still consumes
+    assert raw.llen(f"{prefix}:q:s:task:*") == 1
+
+    there.delete()
+
+    assert there.closed and raw.zcard(f"{prefix}:routes") == 0
+    assert raw.exists(f"{prefix}:q:s:task:*") == 0
+    producer.twitter("task:run", 2)
+    assert producer.backend.flush()
+    assert raw.exists(f"{prefix}:q:s:task:*") == 0
 
 
 async def test_shared_queue_aget(make_dispatcher):
@@ -452,27 +501,34 @@ def queue_connection(identifier: str = "order:*", ttl: float = 60.0, maxsize: in
 
 
 def test_accept_uid_once_across_processes(make_dispatcher):
-    a, b = make_dispatcher(), make_dispatcher()
-    assert a.backend.accept_uid("uid-1", 60) is True
-    assert b.backend.accept_uid("uid-1", 60) is False
-    assert b.backend.accept_uid("uid-2", 60) is True
-    assert a.backend.accept_uid("x" * 1000, 60) is True  # long uids are hashed into the key
-    assert b.backend.accept_uid("x" * 1000, 60) is False
+    a, b = make_dispatcher().backend.connection_state, make_dispatcher().backend.connection_state
+    assert a.accept_uid("uid-1", 60) is True
+    assert b.accept_uid("uid-1", 60) is False
+    assert b.accept_uid("uid-2", 60) is True
+    assert a.accept_uid("x" * 1000, 60) is True  # long uids are hashed into the key
+    assert b.accept_uid("x" * 1000, 60) is False
+
+
+def test_accept_uids_answers_a_batch_across_processes(make_dispatcher):
+    a, b = make_dispatcher().backend.connection_state, make_dispatcher().backend.connection_state
+    assert a.accept_uids(["u1", "u2", "u1"], 60) == {"u1": True, "u2": True}
+    assert b.accept_uids(["u2", "u3"], 60) == {"u2": False, "u3": True}
+    assert b.accept_uids([], 60) == {}
 
 
 def test_accepted_uid_is_forgotten_after_its_window(make_dispatcher, raw, prefix):
     a = make_dispatcher()
-    assert a.backend.accept_uid("uid-1", 0.2)
+    assert a.backend.connection_state.accept_uid("uid-1", 0.2)
     assert 0 < raw.pttl(f"{prefix}:uid:uid-1") <= 200
-    eventually(lambda: a.backend.accept_uid("uid-1", 0.2), timeout=5)
+    eventually(lambda: a.backend.connection_state.accept_uid("uid-1", 0.2), timeout=5)
 
 
 def test_connection_made_in_one_process_is_served_by_another(make_dispatcher, raw, prefix):
     a, b = make_dispatcher(), make_dispatcher()
     oneway = Connection(token=new_token(), principal="alice", style="oneway", ttl=60)
-    a.backend.open_connection(oneway)
+    a.backend.connection_state.open_connection(oneway)
 
-    found = b.backend.get_connection(oneway.token)
+    found = b.backend.connection_state.get_connection(oneway.token)
 
     assert found is not None
     assert (found.token, found.principal, found.style, found.ttl) == (
@@ -483,30 +539,31 @@ def test_connection_made_in_one_process_is_served_by_another(make_dispatcher, ra
     )
     assert found.expires_at > time.time() + 59
     assert 0 < raw.pttl(f"{prefix}:conn:{oneway.token}") <= 60_000
-    assert [c.token for c in b.backend.connections()] == [oneway.token]
-    assert b.backend.close_connection(oneway.token) is True
-    assert a.backend.get_connection(oneway.token) is None
-    assert a.backend.close_connection(oneway.token) is False
-    assert a.backend.connections() == []
+    assert [c.token for c in b.backend.connection_state.connections()] == [oneway.token]
+    assert b.backend.connection_state.close_connection(oneway.token) is True
+    assert a.backend.connection_state.get_connection(oneway.token) is None
+    assert a.backend.connection_state.close_connection(oneway.token) is False
+    assert a.backend.connection_state.connections() == []
 
 
 def test_connection_expires_after_ttl_of_inactivity(make_dispatcher):
     a = make_dispatcher()
     connection = queue_connection(ttl=0.3)
-    a.backend.open_connection(connection)
+    a.backend.connection_state.open_connection(connection)
     time.sleep(0.2)
-    assert a.backend.get_connection(connection.token) is not None  # extends it
+    assert a.backend.connection_state.get_connection(connection.token) is not None  # extends it
     time.sleep(0.2)
-    assert a.backend.get_connection(connection.token) is not None
-    eventually(a.backend.connections, until=lambda listed: listed == [], timeout=5)  # no touch
-    assert a.backend.get_connection(connection.token) is None
-    assert a.backend.connections() == []
+    state = a.backend.connection_state
+    assert state.get_connection(connection.token) is not None
+    eventually(state.connections, until=lambda listed: listed == [], timeout=5)  # no touch
+    assert state.get_connection(connection.token) is None
+    assert state.connections() == []
 
 
 def test_connection_queue_gets_every_matching_message_from_any_process(make_dispatcher):
     a, b, c = make_dispatcher(), make_dispatcher(), make_dispatcher()
     connection = queue_connection("order:*")
-    a.backend.open_connection(connection)
+    a.backend.connection_state.open_connection(connection)
 
     a.twitter("order:created", 1)
     b.twitter("order:paid", 2)
@@ -515,7 +572,8 @@ def test_connection_queue_gets_every_matching_message_from_any_process(make_disp
     for dispatcher in (a, b, c):
         assert dispatcher.backend.flush()
 
-    served = c.backend.connection_queue(c.backend.get_connection(connection.token))
+    state = c.backend.connection_state
+    served = state.connection_queue(state.get_connection(connection.token))
     assert served.qsize() == 2
     assert sorted([served.get(timeout=1).args[0], served.get_nowait().args[0]]) == [1, 2]
     with pytest.raises(Empty):
@@ -525,8 +583,8 @@ def test_connection_queue_gets_every_matching_message_from_any_process(make_disp
 def test_connection_queue_get_keeps_its_timeout(make_dispatcher):
     a = make_dispatcher()
     connection = queue_connection()
-    a.backend.open_connection(connection)
-    served = a.backend.connection_queue(connection)
+    a.backend.connection_state.open_connection(connection)
+    served = a.backend.connection_state.connection_queue(connection)
 
     for block, timeout, most in ((True, 0.4, 0.5), (False, 5, 0.1), (True, 0, 0.1)):
         started = time.monotonic()
@@ -538,12 +596,12 @@ def test_connection_queue_get_keeps_its_timeout(make_dispatcher):
 def test_connection_queue_drops_oldest_beyond_maxsize(make_dispatcher):
     a, b = make_dispatcher(), make_dispatcher()
     connection = queue_connection(maxsize=2)
-    a.backend.open_connection(connection)
+    a.backend.connection_state.open_connection(connection)
     for i in range(5):
         b.twitter("order:created", i)
     assert b.backend.flush()
 
-    served = a.backend.connection_queue(connection)
+    served = a.backend.connection_state.connection_queue(connection)
     assert served.dropped == 3
     assert [served.get_nowait().args[0] for _ in range(2)] == [3, 4]
 
@@ -551,8 +609,8 @@ def test_connection_queue_drops_oldest_beyond_maxsize(make_dispatcher):
 def test_closed_connection_stops_collecting(make_dispatcher, raw, prefix):
     a = make_dispatcher()
     connection = queue_connection()
-    a.backend.open_connection(connection)
-    a.backend.close_connection(connection.token)
+    a.backend.connection_state.open_connection(connection)
+    a.backend.connection_state.close_connection(connection.token)
 
     a.twitter("order:created", 1)
     assert a.backend.flush()
@@ -565,15 +623,15 @@ def test_connection_queue_for_a_oneway_connection_is_a_lookup_error(make_dispatc
     a = make_dispatcher()
     oneway = Connection(token=new_token(), principal="alice", style="oneway", ttl=60)
     with pytest.raises(LookupError):
-        a.backend.connection_queue(oneway)
+        a.backend.connection_state.connection_queue(oneway)
 
 
 def test_rpc_state_without_redis_raises_redis_unavailable():
     backend = RedisBackend(URL="redis://127.0.0.1:1/0", CONNECT_TIMEOUT=0.2)
     try:
         with pytest.raises(RedisUnavailable, match=r"127\.0\.0\.1:1"):
-            backend.get_connection("token")
-        assert backend.accept_uid("uid", 60) is True  # accepted rather than lost
+            backend.connection_state.get_connection("token")
+        assert backend.connection_state.accept_uid("uid", 60) is True  # accepted rather than lost
     finally:
         backend.close()
 
@@ -584,8 +642,8 @@ def test_rpc_state_without_redis_raises_redis_unavailable():
 def test_every_key_carries_the_prefix_and_state_keys_expire(make_dispatcher, raw, prefix):
     a, b = make_dispatcher(), make_dispatcher()
     tasks = Queue("task:*", shared=True, dispatcher=a)
-    a.backend.open_connection(queue_connection("task:*"))
-    a.backend.accept_uid("uid-1", 60)
+    a.backend.connection_state.open_connection(queue_connection("task:*"))
+    a.backend.connection_state.accept_uid("uid-1", 60)
     b.twitter("task:run", 1)
     assert b.backend.flush()
 
@@ -622,10 +680,19 @@ def test_status_counts_what_was_published_and_received(make_dispatcher):
     assert received["received"] == 10
 
 
+def threads_of(backend: RedisBackend) -> list[threading.Thread]:
+    """The backend's sender and receiver threads that are alive."""
+    return [
+        t
+        for t in threading.enumerate()
+        if t.name.startswith("berrymq-redis-") and t.name.endswith(backend.token)
+    ]
+
+
 def test_close_stops_the_threads_and_is_idempotent(make_dispatcher):
     a = make_dispatcher()
-    threads = list(a.backend._threads)
-    assert threads and all(t.is_alive() for t in threads)
+    threads = threads_of(a.backend)
+    assert len(threads) == 2
 
     started = time.monotonic()
     a.backend.close()
@@ -635,6 +702,40 @@ def test_close_stops_the_threads_and_is_idempotent(make_dispatcher):
     assert time.monotonic() - started < 1
     a.twitter("after:close", 1)  # a closed backend ignores what it is handed
     assert a.backend.status()["connected"] is False
+
+
+def test_after_close_nothing_reconnects_and_no_thread_survives(make_dispatcher, raw, prefix):
+    a = make_dispatcher()
+    backend = a.backend
+    state = backend.connection_state
+    tasks = Queue("task:*", shared=True, dispatcher=a)
+    connection = queue_connection()
+    state.open_connection(connection)
+    served = state.connection_queue(connection)
+    name = f"berrymq-{backend.token}"
+
+    backend.close()
+
+    def connections_named() -> list[Any]:
+        return [c for c in raw.client_list() if c["name"] == name]
+
+    eventually(lambda: not connections_named())
+    for call in (
+        backend.client,
+        lambda: state.get_connection(connection.token),
+        lambda: served.get(timeout=0.1),
+        lambda: tasks.get(timeout=0.1),
+        lambda: Queue("job:*", shared=True, dispatcher=a),
+    ):
+        with pytest.raises(RedisUnavailable, match="closed"):
+            call()
+    assert (tasks.qsize(), served.qsize(), served.dropped) == (0, 0, 0)
+    a.twitter("task:run", 1)
+    backend.start()  # what the lifecycle would do: nothing, once closed
+    assert not backend.ready(0.2)
+    assert threads_of(backend) == []
+    time.sleep(0.1)  # anything that did connect would show up in this time
+    assert connections_named() == []
 
 
 def test_close_flushes_what_is_buffered(make_dispatcher):
@@ -650,10 +751,10 @@ def test_close_flushes_what_is_buffered(make_dispatcher):
 def test_backend_replaced_by_configure_is_closed(make_dispatcher, redis_url, prefix):
     a = make_dispatcher()
     old = a.backend
-    threads = list(old._threads)
+    threads = threads_of(old)
     a.configure(backend=RedisBackend(URL=redis_url, PREFIX=prefix))
     try:
-        assert old._closed and not any(t.is_alive() for t in threads)
+        assert old.closed and threads and not any(t.is_alive() for t in threads)
         assert a.backend.ready()
     finally:
         a.backend.close()
@@ -690,7 +791,7 @@ def test_settings_put_the_default_dispatcher_on_redis(make_dispatcher, redis_url
         twitter("site:hello", 1)  # the public API, unchanged
         assert got.wait_for(1) == [1]
 
-    assert backend._closed
+    assert backend.closed
     assert not isinstance(default_dispatcher.backend, RedisBackend)
 
 

@@ -13,10 +13,10 @@ from queue import Empty
 
 import pytest
 
-from berrymq_django.backends.base import Connection, new_token
 from berrymq_django.backends.redis import RedisUnavailable
 from berrymq_django.core.message import Message
 from berrymq_django.core.queue import Queue
+from berrymq_django.rpc.connections import Connection, new_token
 from tests.support import eventually, free_port
 
 
@@ -149,14 +149,14 @@ def test_without_redis_twitter_carries_on_and_requests_keep_their_timeouts(make_
     connection = Connection(
         token=new_token(), principal="alice", style="queue", ttl=60, identifier="order:*"
     )
-    for queue in (tasks, backend.connection_queue(connection)):
+    for queue in (tasks, backend.connection_state.connection_queue(connection)):
         started = time.monotonic()
         with pytest.raises(Empty):
             queue.get(timeout=0.3)
         assert time.monotonic() - started < 0.6
-    assert backend.accept_uid("uid-1", 60) is True
+    assert backend.connection_state.accept_uid("uid-1", 60) is True
     with pytest.raises(RedisUnavailable):
-        backend.open_connection(connection)
+        backend.connection_state.open_connection(connection)
 
 
 def test_a_restarted_worker_loses_no_shared_queue_message(make_dispatcher, spawn):
@@ -170,6 +170,31 @@ def test_a_restarted_worker_loses_no_shared_queue_message(make_dispatcher, spawn
     assert here.backend.flush()
     taken_first = first.call("take", name="tasks", most=30)["args"]
     first.kill()  # no goodbye: its route stays until its lease runs out
+
+    for i in range(100, 150):
+        here.twitter("task:run", i)
+    assert here.backend.flush()
+    second = spawn()
+    second.call("queue", name="tasks", pattern="task:*", shared=True)
+    taken_second = second.call("take", name="tasks", timeout=0.3)["args"]
+
+    assert len(taken_first) == 30
+    assert sorted(taken_first + taken_second) == list(range(150))
+
+
+def test_a_gracefully_stopped_worker_loses_no_shared_queue_message(make_dispatcher, spawn):
+    here = make_dispatcher()
+    first = spawn()
+    first.call("queue", name="tasks", pattern="task:*", shared=True)
+    assert first.call("ready")["ready"]
+
+    for i in range(100):
+        here.twitter("task:run", i)
+    assert here.backend.flush()
+    taken_first = first.call("take", name="tasks", most=30)["args"]
+    # SIGTERM, as a deploy or --max-requests sends: it closes its queue and exits cleanly,
+    # which must keep the route as a crash does until its lease runs out.
+    assert first.terminate() == 0, "".join(first.stderr)
 
     for i in range(100, 150):
         here.twitter("task:run", i)

@@ -87,10 +87,15 @@ def test_shared_queue_consumers_in_processes_take_each_message_once(make_dispatc
     assert all(part for part in taken), [len(part) for part in taken]  # work was shared
 
 
-def test_forked_child_restarts_the_backend_with_its_own_token(make_dispatcher, spawn, tmp_path):
+@pytest.mark.parametrize("site", ["started", "not-started"])
+def test_forked_child_restarts_the_backend_with_its_own_token(
+    make_dispatcher, spawn, tmp_path, site
+):
     here = make_dispatcher()
     parent = spawn()
     parent.call("follow", pattern="fork:*", name="forked")
+    if site == "started":  # the lifecycle restarts the threads in the child by itself
+        assert parent.call("start_site")["connected"]
     parent_token = parent.call("ready")["token"]
     ready_file, result_file = tmp_path / "ready.json", tmp_path / "result.json"
 
@@ -142,8 +147,8 @@ def test_queue_connection_made_in_one_process_is_served_by_another(make_dispatch
         10,
         11,
     ]
-    assert here.backend.get_connection(token) is not None
-    assert here.backend.close_connection(token) is True
+    assert here.backend.connection_state.get_connection(token) is not None
+    assert here.backend.connection_state.close_connection(token) is True
     assert server.call("connection_take", token=token, timeout=0.1)["args"] is None
 
 

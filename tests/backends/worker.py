@@ -4,7 +4,9 @@
 
 Each line on stdin is a command ``{"op": ..., ...}``; each gets one JSON line
 back on stdout (``{"error": "..."}`` when it failed). It uses a private
-Dispatcher on the Redis backend, without Django settings.
+Dispatcher on the Redis backend, without Django settings. SIGTERM ends it
+gracefully, as it ends a gunicorn worker: its queues are closed and the
+lifecycle stops the backend at exit.
 """
 
 from __future__ import annotations
@@ -12,17 +14,19 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import sys
 import threading
 import time
 import traceback
 from typing import Any
 
-from berrymq_django.backends.base import Connection, new_token
 from berrymq_django.backends.redis import RedisBackend
 from berrymq_django.core.dispatcher import Dispatcher
+from berrymq_django.core.lifecycle import lifecycle
 from berrymq_django.core.message import Message
 from berrymq_django.core.queue import Empty, Queue
+from berrymq_django.rpc.connections import Connection, new_token
 from tests.support import NotYet, eventually
 
 
@@ -110,14 +114,14 @@ class Worker:
             identifier=identifier,
             maxsize=maxsize,
         )
-        self.backend.open_connection(connection)
+        self.backend.connection_state.open_connection(connection)
         return {"token": connection.token}
 
     def op_connection_take(self, token: str, most: int = 1_000_000, timeout: float = 0.5) -> dict:
-        connection = self.backend.get_connection(token)
+        connection = self.backend.connection_state.get_connection(token)
         if connection is None:
             return {"args": None}
-        queue = self.backend.connection_queue(connection)
+        queue = self.backend.connection_state.connection_queue(connection)
         taken = []
         while len(taken) < most:
             try:
@@ -129,14 +133,27 @@ class Worker:
     def op_status(self) -> dict[str, Any]:
         return self.backend.status()
 
+    def op_start_site(self) -> dict[str, Any]:
+        """Start the lifecycle, as a site does when it is ready."""
+        lifecycle.start()
+        return {"connected": self._connected(10.0)}
+
+    def _connected(self, timeout: float) -> bool:
+        """Wait for the backend to connect without starting it."""
+        deadline = time.monotonic() + timeout
+        while not self.backend.connected and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return self.backend.connected
+
     def op_fork(self, name: str, count: int, ready_file: str, result_file: str, reply: str) -> dict:
         """Fork; the child reports on files, receives ``count`` messages, twitters ``reply``."""
         pid = os.fork()
         if pid:
             return {"child": pid}
-        try:  # the child: the at-fork hook restarted the backend with a new token
+        try:  # the child: the backend has a new token, and no threads of the parent
             self.records[name].clear()  # the parent's, copied
-            ready = self.backend.ready(10.0)
+            # A started site restarts the backend in the child by itself; else start it.
+            ready = self._connected(10.0) if lifecycle.started else self.backend.ready(10.0)
             _write(ready_file, {"ready": ready, "token": self.backend.token, "pid": os.getpid()})
             received = self.op_received(name, count, timeout=10.0, settle=0.2)["messages"]
             self.dispatcher.twitter(reply, os.getpid())
@@ -158,19 +175,33 @@ def _write(path: str, data: Any) -> None:
     os.replace(tmp, path)
 
 
-def main() -> None:
-    worker = Worker(json.loads(sys.argv[1]))
+def _graceful_exit(signum: int, frame: Any) -> None:
+    raise SystemExit(0)  # unwind and exit normally, as gunicorn's workers do on SIGTERM
+
+
+def serve(worker: Worker) -> None:
     for line in sys.stdin:
         command = json.loads(line)
         op = command.pop("op")
         if op == "exit":
-            break
+            return
         try:
             reply = getattr(worker, f"op_{op}")(**command)
         except Exception as exc:
             reply = {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
         sys.stdout.write(json.dumps(reply) + "\n")
         sys.stdout.flush()
+
+
+def main() -> None:
+    signal.signal(signal.SIGTERM, _graceful_exit)
+    worker = Worker(json.loads(sys.argv[1]))
+    try:
+        serve(worker)
+    finally:
+        for queue in worker.queues.values():
+            queue.close()  # as a consumer's ``with Queue(...)`` block does
+    # On SIGTERM the lifecycle stops the backend at exit instead.
     worker.backend.close()
 
 

@@ -7,7 +7,10 @@ Every key starts with the configured prefix (``P`` below)::
                    JSON, one per line), trimmed to about STREAM_MAXLEN entries
     P:seq:<token>  the last batch number a process wrote (retries are skipped)
     P:routes       sorted set of the lists that collect messages, scored by expiry
-                   (see route_member)
+                   (see route_member): a shared queue's entry is renewed by its
+                   process while it consumes, and outlives it by SHARED_LEASE
+                   whether it exits, closes its queue or crashes; only
+                   DELETE_SHARED removes it at once
     P:q:s:<ident>  list behind the shared Queues of <ident> (+ ":dropped" counter)
     P:q:c:<token>  list behind a JSON-RPC queue connection (+ ":dropped" counter)
     P:conn:<token> hash of a JSON-RPC connection; expires with its ttl
@@ -27,13 +30,14 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from ..core.message import Message
+from ...core.message import Message
 
 if TYPE_CHECKING:
-    from ..core.identifier import Identifier
+    from ...core.identifier import Identifier
 
 __all__ = [
     "CLOSE_CONNECTION",
+    "DELETE_SHARED",
     "PUBLISH",
     "TOUCH_CONNECTION",
     "Keys",
@@ -244,5 +248,21 @@ if v[1] ~= '' then
   redis.call('DEL', ARGV[2] .. v[2], ARGV[2] .. v[2] .. ':dropped')
 end
 redis.call('DEL', KEYS[1])
+return 1
+"""
+
+# Withdraw one process's route to a shared list; when no other live route
+# leads there, nobody consumes the list any more: drop it and its counter.
+# Return 1 when the list was dropped.
+#
+# KEYS[1] routes, KEYS[2] the list
+# ARGV[1] the route member, ARGV[2] now (epoch seconds), ARGV[3] the list's suffix
+DELETE_SHARED = r"""
+redis.call('ZREM', KEYS[1], ARGV[1])
+local head = ARGV[3] .. '\n'
+for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[2], '+inf')) do
+  if string.sub(member, 1, #head) == head then return 0 end
+end
+redis.call('DEL', KEYS[2], KEYS[2] .. ':dropped')
 return 1
 """

@@ -1,10 +1,10 @@
-"""JSON-RPC state in Redis: the uid dedup window and connections with their queues.
+"""JSON-RPC state in Redis: connections with their queues, and the uid dedup window.
 
 Any worker sharing the Redis URL and prefix serves any token. Every key
 expires: a connection with its ttl of inactivity (pushed further on each
 use), a uid with its window. These calls answer requests, so a Redis that
 cannot be reached is an error the endpoint reports (RedisUnavailable),
-except in accept_uid, which accepts rather than lose a message.
+except in accept_uid(s), which accept rather than lose a message.
 """
 
 from __future__ import annotations
@@ -12,65 +12,61 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import orjson
 from redis.exceptions import RedisError
 
-from ..core.exceptions import BerryMQError
-from ..core.identifier import parse_identifier
-from .base import Connection
-from .redis_options import redacted
-from .redis_queues import RedisListQueue
-from .redis_wire import CLOSE_CONNECTION, TOUCH_CONNECTION, milliseconds, route_member
+from ...core.identifier import parse_identifier
+from ...rpc.connections import Connection
+from .shared import RedisListQueue
+from .wire import CLOSE_CONNECTION, TOUCH_CONNECTION, milliseconds, route_member
 
 if TYPE_CHECKING:
-    import redis
+    from .client import SharedClient
+    from .wire import Keys
 
-    from .redis_wire import Keys
-
-__all__ = ["RedisConnectionState", "RedisUnavailable"]
+__all__ = ["RedisConnectionState"]
 
 logger = logging.getLogger("berrymq")
 
 _CONNECTION_FIELDS = frozenset(f.name for f in dataclasses.fields(Connection))
 
 
-class RedisUnavailable(BerryMQError):
-    """Redis could not be reached for an operation that needs an answer (JSON-RPC state)."""
-
-
 class RedisConnectionState:
-    """The JSON-RPC half of the backend contract, mixed into RedisBackend."""
+    """Implement ``rpc.connections.ConnectionState`` in Redis, for every process sharing it."""
 
-    # Provided by RedisBackend.
-    keys: Keys
-    url: str
+    #: Other processes share this state: any of them serves any token.
+    shared = True
 
-    def client(self) -> redis.Redis:
-        raise NotImplementedError
-
-    def note_error(self, exc: BaseException) -> None:
-        raise NotImplementedError
-
-    def _script(self, source: str) -> Any:
-        raise NotImplementedError
-
-    # -- the contract ---------------------------------------------------------------
+    def __init__(self, client: SharedClient, keys: Keys) -> None:
+        self.client = client
+        self.keys = keys
 
     def accept_uid(self, uid: str, window: float) -> bool:
         """Record uid for window seconds; when Redis is unreachable, accept (and log)."""
-        if window <= 0:
-            return True
-        key = self.keys.uid(uid)
+        return self.accept_uids([uid], window)[uid]
+
+    def accept_uids(self, uids: list[str], window: float) -> dict[str, bool]:
+        """Record uids in one round trip; map each to whether it is new (the first of a repeat)."""
+        fresh = dict.fromkeys(uids, True)
+        if window <= 0 or not fresh:
+            return fresh
+        ttl_ms = milliseconds(window)
         try:
-            return bool(self.client().set(key, b"1", nx=True, px=milliseconds(window)))
+            pipe = self.client.get().pipeline(transaction=False)
+            for uid in fresh:
+                pipe.set(self.keys.uid(uid), b"1", nx=True, px=ttl_ms)
+            answers = pipe.execute()
         except RedisError as exc:
-            self.note_error(exc)
+            self.client.note_error(exc)
             logger.warning(
-                "berryMQ could not check uid %r against Redis (%s); accepting it.", uid, exc
+                "berryMQ could not check %d uid(s) against Redis (%s); accepting them.",
+                len(fresh),
+                exc,
             )
-            return True
+            return fresh
+        return {uid: bool(new) for uid, new in zip(fresh, answers, strict=True)}
 
     def open_connection(self, connection: Connection) -> None:
         connection.touch()
@@ -85,7 +81,7 @@ class RedisConnectionState:
         key = self.keys.connection(connection.token)
         data = orjson.dumps(dataclasses.asdict(connection))
         now = time.time()
-        pipe = self.client().pipeline(transaction=True)
+        pipe = self.client.get().pipeline(transaction=True)
         pipe.hset(key, mapping={"data": data, "member": member, "ttl": ttl_ms, "list": list_suffix})
         pipe.pexpire(key, ttl_ms)
         pipe.zadd(self.keys.conns, {connection.token: connection.expires_at})
@@ -95,12 +91,12 @@ class RedisConnectionState:
             pipe.delete(list_key, list_key + ":dropped")
             pipe.zadd(self.keys.routes, {member: connection.expires_at})
             pipe.zremrangebyscore(self.keys.routes, "-inf", now)
-        self._answer(pipe.execute)
+        self.client.answer(pipe.execute)
 
     def get_connection(self, token: str) -> Connection | None:
         keys = self.keys
-        data = self._answer(
-            self._script(TOUCH_CONNECTION),
+        data = self.client.answer(
+            self.client.script(TOUCH_CONNECTION),
             keys=[keys.connection(token), keys.conns, keys.routes],
             args=[time.time(), token, keys.base],
         )
@@ -112,8 +108,8 @@ class RedisConnectionState:
 
     def close_connection(self, token: str) -> bool:
         keys = self.keys
-        existed = self._answer(
-            self._script(CLOSE_CONNECTION),
+        existed = self.client.answer(
+            self.client.script(CLOSE_CONNECTION),
             keys=[keys.connection(token), keys.conns, keys.routes],
             args=[token, keys.base],
         )
@@ -123,36 +119,29 @@ class RedisConnectionState:
         if connection.style != "queue":
             raise LookupError(f"No queue for connection {connection.token[:8]}...")
         key = self.keys.base + self.keys.connection_suffix(connection.token)
-        return RedisListQueue(self, key, connection.maxsize)  # type: ignore[arg-type]
+        return RedisListQueue(self.client, key, connection.maxsize)
 
     def connections(self) -> list[Connection]:
         keys = self.keys
-        pipe = self.client().pipeline(transaction=False)
+        pipe = self.client.get().pipeline(transaction=False)
         pipe.zremrangebyscore(keys.conns, "-inf", time.time())
         pipe.zrange(keys.conns, 0, -1, withscores=True)
-        _, listed = self._answer(pipe.execute)
+        _, listed = self.client.answer(pipe.execute)
         if not listed:
             return []
-        pipe = self.client().pipeline(transaction=False)
+        pipe = self.client.get().pipeline(transaction=False)
         for token, _ in listed:
             pipe.hget(keys.connection(token.decode()), "data")
         found = []
-        for (_, expires_at), data in zip(listed, self._answer(pipe.execute), strict=True):
+        for (_, expires_at), data in zip(listed, self.client.answer(pipe.execute), strict=True):
             if data is not None:
                 connection = _connection(data)
                 connection.expires_at = expires_at
                 found.append(connection)
         return found
 
-    def _answer(self, call: Any, *args: Any, **kwargs: Any) -> Any:
-        """Run a request-path Redis call; turn a failure into RedisUnavailable."""
-        try:
-            return call(*args, **kwargs)
-        except RedisError as exc:
-            self.note_error(exc)
-            raise RedisUnavailable(
-                f"berryMQ could not reach Redis at {redacted(self.url)}: {exc}"
-            ) from exc
+    def close(self) -> None:
+        """Nothing to release: connections live in Redis, and the backend closes the client."""
 
 
 def _connection(data: bytes) -> Connection:

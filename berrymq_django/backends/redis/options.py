@@ -12,7 +12,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from redis.connection import parse_url
 
-from ..core.exceptions import ImproperlyConfiguredBackend
+from ...core.exceptions import ImproperlyConfiguredBackend
 
 __all__ = ["DEFAULT_OPTIONS", "RedisOptions", "read_options", "redacted"]
 
@@ -31,9 +31,13 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     "CONNECT_TIMEOUT": 1.0,
     # Seconds a shared queue's messages outlive its last consumer.
     "SHARED_TTL": 86_400.0,
+    # Seconds a shared queue keeps collecting messages for a process whose consumers
+    # stopped (closed, exited or crashed), so that they find them when they come back.
+    "SHARED_LEASE": 30.0,
 }
 
 MAX_BATCH_SIZE = 5_000  # the publishing script's unpack() limit, with margin
+MIN_SHARED_LEASE = 0.5  # seconds
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,6 +52,7 @@ class RedisOptions:
     socket_timeout: float
     connect_timeout: float
     shared_ttl: float
+    shared_lease: float
 
 
 def read_options(options: dict[str, Any]) -> RedisOptions:
@@ -68,6 +73,8 @@ def read_options(options: dict[str, Any]) -> RedisOptions:
         socket_timeout=_seconds(conf, "SOCKET_TIMEOUT"),
         connect_timeout=_seconds(conf, "CONNECT_TIMEOUT"),
         shared_ttl=_seconds(conf, "SHARED_TTL"),
+        # Renewed several times per lease: a shorter one would keep the sender busy.
+        shared_lease=_seconds(conf, "SHARED_LEASE", minimum=MIN_SHARED_LEASE),
     )
 
 
@@ -91,7 +98,7 @@ def _url(value: Any) -> str:
     if not isinstance(value, str) or not value:
         raise _error("URL", value, "a Redis URL like 'redis://127.0.0.1:6379/0'")
     try:
-        parse_url(value)
+        parse_url(value)  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
     except ValueError as exc:
         raise ImproperlyConfiguredBackend(
             f"BERRYMQ 'BACKEND_OPTIONS' 'URL' for RedisBackend is not a Redis URL "
@@ -115,8 +122,10 @@ def _count(conf: dict[str, Any], key: str, maximum: int | None = None) -> int:
     return value
 
 
-def _seconds(conf: dict[str, Any], key: str) -> float:
+def _seconds(conf: dict[str, Any], key: str, minimum: float = 0.0) -> float:
     value = conf[key]
     if not isinstance(value, int | float) or isinstance(value, bool) or not value > 0:
         raise _error(key, value, "a positive number of seconds")
+    if value < minimum:
+        raise _error(key, value, f"at least {minimum} seconds")
     return float(value)

@@ -1,0 +1,201 @@
+"""The receiver: one thread per process reading the stream, handing others' messages in.
+
+It reads the stream ``P:bus`` in batches on a connection of its own (a
+blocking read would hold a pooled one), skips the batches its own process
+wrote (told apart by the process token) and hands every other message to
+the inbox (the dispatcher's ``receive``: local followers only).
+
+A stream rather than pub/sub: a process that loses Redis for a moment
+resumes reading where it stopped, so messages flushed on reconnect are not
+lost to a receiver that reconnects a little later. After Redis restarted,
+it reads from the start of the new stream unless the old place is still in
+it (a persisted Redis). A batch written twice (a sender's retry to a Redis
+that crashed after running it) is read once: each sender's batch numbers
+only grow.
+
+Fork safety: ``busy`` is held while the thread runs a Redis command other
+than the blocking wait (connecting, the first read, delivering), so a fork
+can wait for it (see transport).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from redis.exceptions import RedisError
+
+from ...core.message import Message
+from .client import BackendClosed
+from .wire import decode_batch
+
+if TYPE_CHECKING:
+    import redis
+
+    from ...core.contracts import Inbox
+    from .client import SharedClient
+    from .wire import Keys
+
+__all__ = ["StreamReceiver"]
+
+logger = logging.getLogger("berrymq")
+
+READ_BLOCK_MS = 1_000
+READ_COUNT = 100  # stream entries per read
+BACKOFF_FIRST, BACKOFF_MAX = 0.05, 1.0  # seconds between reconnection attempts
+MAX_SENDERS = 10_000  # processes whose last batch number is remembered
+
+
+class StreamReceiver:
+    """Read the stream from where this process stopped; hand others' messages to the inbox.
+
+    ``run()`` is the thread's body; everything else here is for that thread
+    only, except ``ok``, ``received`` and ``unblock()``.
+    """
+
+    def __init__(self, client: SharedClient, keys: Keys) -> None:
+        self.client = client
+        self.keys = keys
+        self.inbox: Inbox | None = None
+        #: Told of each Redis failure (the transport logs that Redis is down).
+        self.on_error: Callable[[BaseException], None] = client.note_error
+        self._reset()
+
+    def _reset(self) -> None:
+        #: Whether the thread is connected and reading.
+        self.ok = False
+        self.received = 0
+        self.busy = threading.Lock()
+        self._client_id: int | None = None
+        self._position: bytes | None = None  # the last stream entry read
+        self._run_id: str | None = None  # tells a restarted Redis
+        # The last batch number read from each sender.
+        self._last_seqs: OrderedDict[bytes | None, int] = OrderedDict()
+
+    def after_fork(self) -> None:
+        """In a forked child: start over, reading what is sent from the child's start on."""
+        self._reset()
+
+    def run(self, stop: threading.Event) -> None:
+        """Read and deliver until stop is set (the thread's body)."""
+        backoff = BACKOFF_FIRST
+        client: redis.Redis | None = None
+        stream = self.keys.stream
+        own = self.client.token.encode()
+        while not stop.is_set():
+            try:
+                block: int | None = READ_BLOCK_MS
+                if client is None:
+                    with self.busy:
+                        client = self.client.make(
+                            self.client.options.socket_timeout + READ_BLOCK_MS / 1000,
+                            single_connection_client=True,
+                        )
+                        self._find_position(client)
+                    self.ok = True
+                    backoff = BACKOFF_FIRST
+                    block = None  # a first read that returns at once
+                assert self._position is not None
+                # Waiting for entries holds no lock a forked child could need; the
+                # rest (connecting, the first read, delivering) happens while busy.
+                response: Any  # [(stream, [(entry id, fields), ...])] or None
+                if block is None:
+                    with self.busy:
+                        response = client.xread({stream: self._position}, count=READ_COUNT)
+                else:
+                    response = client.xread({stream: self._position}, count=READ_COUNT, block=block)
+                if response:
+                    with self.busy:
+                        for _, entries in response:
+                            self._receive(entries, own)
+            except BackendClosed:
+                break
+            except RedisError as exc:
+                self.ok = False
+                if not stop.is_set():
+                    self.on_error(exc)
+                _close_quietly(client)
+                client = None
+                stop.wait(backoff)
+                backoff = min(backoff * 2, BACKOFF_MAX)
+            except Exception:
+                logger.exception("berryMQ Redis receiver failed; carrying on")
+                stop.wait(BACKOFF_MAX)
+        self.ok = False
+        _close_quietly(client)
+
+    def unblock(self) -> None:
+        """Cut the thread's blocking read short (it is stopping)."""
+        client_id = self._client_id
+        if client_id is None or not self.ok:
+            return
+        with contextlib.suppress(RedisError, BackendClosed):
+            self.client.get().client_unblock(client_id)
+
+    def _find_position(self, client: redis.Redis) -> None:
+        """Decide where to read from after (re)connecting."""
+        self._client_id = int(client.client_id())
+        run_id = client.info("server").get("run_id")
+        stream = self.keys.stream
+        if self._position is None:
+            # Start at the end: this process receives what is sent from now on.
+            last: Any = client.xrevrange(stream, count=1)
+            self._position = last[0][0] if last else b"0-0"
+        elif run_id != self._run_id:
+            # Redis restarted. What its stream holds came after we lost it, unless
+            # it was persisted and still holds our place.
+            first: Any = client.xrange(stream, count=1)
+            last = client.xrevrange(stream, count=1)
+            here = _entry_id(self._position)
+            if not (first and last and _entry_id(first[0][0]) <= here <= _entry_id(last[0][0])):
+                self._position = b"0-0"
+        self._run_id = run_id
+
+    def _receive(self, entries: list[tuple[bytes, dict[bytes, bytes]]], own: bytes) -> None:
+        inbox = self.inbox
+        last_seqs = self._last_seqs
+        for entry_id, fields in entries:
+            self._position = entry_id
+            sender = fields.get(b"p")
+            if sender == own or inbox is None:
+                continue  # delivered here already, when it was twittered
+            seq = int(fields.get(b"s") or 0)
+            if seq and seq <= last_seqs.get(sender, 0):
+                continue  # a batch written twice
+            last_seqs[sender] = seq
+            last_seqs.move_to_end(sender)
+            if len(last_seqs) > MAX_SENDERS:
+                last_seqs.popitem(last=False)
+            try:
+                batch = decode_batch(fields[b"m"])
+            except (KeyError, TypeError, ValueError) as exc:
+                logger.warning("berryMQ skipped a malformed stream entry %r: %s", entry_id, exc)
+                continue
+            for data in batch:
+                try:
+                    message = Message.from_dict(data)
+                except (TypeError, ValueError) as exc:
+                    logger.warning("berryMQ skipped a malformed message from Redis: %s", exc)
+                    continue
+                self.received += 1
+                try:
+                    inbox.receive(message)
+                except Exception:
+                    # RAISE_ERRORS let a follower's exception through: log it here,
+                    # the receiver must live on.
+                    logger.exception("berryMQ follower raised on message %r", message.id)
+
+
+def _entry_id(raw: bytes) -> tuple[int, int]:
+    ms, _, seq = raw.partition(b"-")
+    return int(ms), int(seq or 0)
+
+
+def _close_quietly(client: redis.Redis | None) -> None:
+    if client is not None:
+        with contextlib.suppress(Exception):  # closing a broken connection
+            client.close()

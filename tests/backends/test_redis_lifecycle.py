@@ -1,0 +1,100 @@
+"""RedisBackend's threads belong to the lifecycle: they start with the site, stop by a deadline.
+
+Each test puts a lifecycle of its own in place of the process's one, so that
+starting and stopping it touches only the backends the test makes.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+
+import pytest
+
+import berrymq_django.backends.redis as redis_backend
+from berrymq_django.backends.redis import RedisBackend
+from berrymq_django.core.dispatcher import Dispatcher
+from berrymq_django.core.lifecycle import Lifecycle
+from tests.support import eventually, free_port
+
+from .test_redis_backend import threads_of
+
+
+@pytest.fixture
+def site(monkeypatch: pytest.MonkeyPatch) -> Iterator[Lifecycle]:
+    """The lifecycle the Redis backends made in this test belong to."""
+    own = Lifecycle()
+    monkeypatch.setattr(redis_backend, "lifecycle", own)
+    yield own
+    for backend in own.services():
+        backend.close()  # type: ignore[attr-defined]
+
+
+def test_a_backend_starts_when_bound_and_stops_and_starts_with_the_site(site, redis_url, prefix):
+    backend = RedisBackend(URL=redis_url, PREFIX=prefix)
+    assert threads_of(backend) == []  # built: nothing runs, nothing connects
+    dispatcher = Dispatcher(backend=backend)
+    assert len(threads_of(backend)) == 2  # bound: it receives, site started or not
+    eventually(lambda: backend.connected)
+
+    site.stop(timeout=3)
+    assert threads_of(backend) == [] and not backend.connected
+    dispatcher.twitter("job:run", 1)  # stopped, not closed: kept for a restart
+    assert backend.status()["buffered"] == 1 and threads_of(backend) == []
+
+    site.start()
+    eventually(lambda: backend.status()["buffered"] == 0)
+    assert backend.status()["published"] == 1
+
+
+def test_a_backend_built_after_the_site_started_waits_to_be_bound(site, redis_url, prefix):
+    site.start()
+    backend = RedisBackend(URL=redis_url, PREFIX=prefix)
+    assert threads_of(backend) == []  # not bound yet: nothing to hand messages to
+
+    Dispatcher(backend=backend)
+
+    assert len(threads_of(backend)) == 2
+
+
+def test_stopping_the_site_flushes_what_is_buffered(site, redis_url, prefix):
+    backend = RedisBackend(URL=redis_url, PREFIX=prefix)
+    dispatcher = Dispatcher(backend=backend)
+    site.start()
+    for i in range(2000):
+        dispatcher.twitter("job:run", i)
+
+    site.stop(timeout=5)
+
+    assert backend.status()["published"] == 2000
+    assert threads_of(backend) == []
+
+
+def test_stop_keeps_its_deadline_and_logs_what_it_leaves(site, caplog):
+    backend = RedisBackend(URL=f"redis://127.0.0.1:{free_port()}/0", CONNECT_TIMEOUT=0.2)
+    dispatcher = Dispatcher(backend=backend)
+    site.start()
+    for i in range(10):
+        dispatcher.twitter("job:run", i)
+
+    started = time.monotonic()
+    with caplog.at_level(logging.WARNING, logger="berrymq"):
+        site.stop(timeout=1)
+
+    assert time.monotonic() - started < 1.5
+    assert threads_of(backend) == []
+    assert "stopped with 10 message(s) for other processes unsent" in caplog.text
+    assert backend.status()["buffered"] == 10  # counted, not dropped silently
+
+
+def test_a_closed_backend_leaves_the_lifecycle(site, redis_url, prefix):
+    backend = RedisBackend(URL=redis_url, PREFIX=prefix)
+    Dispatcher(backend=backend)
+    assert backend in site.services()
+
+    backend.close()
+
+    assert backend not in site.services()
+    site.start()
+    assert threads_of(backend) == []
