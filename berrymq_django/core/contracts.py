@@ -36,11 +36,20 @@ __all__ = [
 class Store(Protocol):
     """The buffer behind a pull Queue (``core.store.QueueStore`` or one in Redis)."""
 
-    maxsize: int
-    #: True once closed: waiting consumers stop, puts may be ignored.
-    closed: bool
-    #: Messages dropped because the store was full (oldest first).
-    dropped: int
+    @property
+    def maxsize(self) -> int:
+        """The bound (0: none); a full store drops its oldest message."""
+        ...
+
+    @property
+    def closed(self) -> bool:
+        """True once closed: waiting consumers stop."""
+        ...
+
+    @property
+    def dropped(self) -> int:
+        """Messages dropped because the store was full (oldest first)."""
+        ...
 
     def put(self, message: Message) -> None: ...
 
