@@ -86,6 +86,13 @@ class BaseBackend:
     def __init__(self, **options: Any) -> None:
         self.options = options
         self.dispatcher: Dispatcher | None = None
+        # The JSON-RPC session state (rpc.connections.ConnectionState) this backend keeps.
+        self.connection_state = self
+
+    @property
+    def shared(self) -> bool:
+        """Whether other processes share the JSON-RPC session state (as they share messages)."""
+        return self.forwards
 
     def bind(self, dispatcher: Dispatcher) -> None:
         """Attach to the dispatcher whose messages this backend carries."""

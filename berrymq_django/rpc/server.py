@@ -6,7 +6,8 @@ import logging
 import time
 from typing import Any
 
-from .methods import CallContext, call
+from .context import CallContext
+from .methods import call
 from .protocol import (
     INTERNAL_ERROR,
     INVALID_REQUEST,
@@ -40,8 +41,8 @@ def handle_body(
                 error_response(RPCError(INVALID_REQUEST, "Invalid Request: empty batch."))
             )
         if len(payload) > max_batch:
-            error = limit_exceeded("MAX_BATCH", max_batch, len(payload), "The batch length")
-            return encode(error_response(error))
+            too_long = limit_exceeded("MAX_BATCH", max_batch, len(payload), "The batch length")
+            return encode(error_response(too_long))
         responses = [r for r in (_answer(item, context) for item in payload) if r is not None]
         return encode(responses) if responses else None
     response = _answer(payload, context)
@@ -60,8 +61,8 @@ def _answer(obj: Any, context: CallContext) -> dict[str, Any] | None:
         return None if request.is_notification else error_response(error, request)
     except Exception:
         logger.exception("berryMQ RPC method %r failed", request.method)
-        error = RPCError(
+        failure = RPCError(
             INTERNAL_ERROR, f"Internal error in {request.method!r}; see the server log."
         )
-        return None if request.is_notification else error_response(error, request)
+        return None if request.is_notification else error_response(failure, request)
     return None if request.is_notification else result_response(request, result)
