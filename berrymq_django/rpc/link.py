@@ -26,7 +26,14 @@ The link is started, stopped and reset after fork by its registry
 (``peers.Peers``), which the process lifecycle owns. ``stop(deadline)``
 flushes until the deadline, even a link that never started (a management
 command that twittered); what is still unsent then is logged with the
-peer and the count, and counted as dropped.
+peer and the count, and counted as dropped. Stopping keeps the connection
+on the peer (a site restarting finds its interconnect's messages waiting
+there); ``close()``, for a link that is removed, closes it.
+
+A link that replaces another of the same name (``take_over``) sends what
+the old one still held first, in its order; a call-back link that the peer
+interconnects with again keeps its buffer and changes its token
+(``retarget``).
 
 The HTTP transport is injected (``transport=``, an ``httpx.BaseTransport``)
 so the retry rules can be tested without sockets.
@@ -165,9 +172,13 @@ class PeerLink:
         self._stopping = threading.Event()
         self._deadline: float | None = None  # set by stop(): when flushing must end
         self._stopped = False  # stop() finished: the client is closed
+        # Links this one replaced: their unsent messages go first (see take_over).
+        self._predecessors: list[PeerLink] = []
+        self._successor: PeerLink | None = None  # set once replaced: late messages go there
+        self._generation = 0  # bumped by retarget: a call made before it is retried, not judged
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
-        self._closed = False  # the peer closed a callback link: nothing more goes there
+        self._closed = False  # the peer closed a callback link: buffer until it is back
         # Counters for status().
         self.sent = self.retried = self.dropped = 0
         self.failures = 0  # consecutive failed calls, 0 once one succeeds
@@ -178,7 +189,7 @@ class PeerLink:
 
     def relay(self, message: Message) -> None:
         """Queue a non-local message for the peer, unless it came from there or is not wanted."""
-        if message.origin == self.peer_node or self._closed:
+        if message.origin == self.peer_node:
             return
         wanted = self._wanted.get(message.id)
         if wanted is None:
@@ -199,6 +210,10 @@ class PeerLink:
 
     def enqueue(self, message: Message) -> None:
         """Buffer a message for the peer; when full, drop the oldest (counted, logged)."""
+        successor = self._successor
+        if successor is not None:  # replaced while the sender held the old link
+            successor.enqueue(message)
+            return
         buffer = self._buffer
         if len(buffer) + len(self._inflight) >= self.config.buffer_size and not self._drop_oldest():
             return  # all it holds is the batch in flight: this one is the message dropped
@@ -243,12 +258,14 @@ class PeerLink:
 
     def start(self) -> None:
         """Start the link's thread; idempotent."""
+        if self._successor is not None:
+            return  # replaced: never runs again
         if self._stopping.is_set():
             if self._thread is not None and self._thread.is_alive():
                 return  # still stopping
             self._reset()  # started again after a stop: afresh
         with self._start_lock:
-            if self._thread is not None:
+            if self._thread is not None and (self._thread.is_alive() or self._successor):
                 return
             self._thread = threading.Thread(
                 target=self._run, name=f"berrymq-peer-{self.config.name}", daemon=True
@@ -268,38 +285,88 @@ class PeerLink:
         self._wakeup.set()
 
     def stop(self, deadline: float) -> None:
-        """Flush until deadline (monotonic), close the remote connection, end; idempotent.
+        """Flush until deadline (monotonic), then end; the peer keeps our connection.
 
         What is still unsent at the deadline is logged with the peer and the
-        count, and counted as dropped.
+        count, and counted as dropped. Idempotent.
         """
+        self._stop(deadline, close_remote=False)
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Flush for at most timeout seconds, end, and close our connection on the peer."""
+        self._stop(time.monotonic() + timeout, close_remote=True)
+
+    def _stop(self, deadline: float, *, close_remote: bool) -> None:
         if self._stopped:
             return
         self.begin_stop(deadline)
         with self._start_lock:
             thread = self._thread
         if thread is None:
-            if self._buffer or self._inflight:
+            if self._buffer or self._inflight or self._predecessors:
                 self._run()  # never started (a management command twittered): flush here
         elif thread is not threading.current_thread() and self.waits_at_stop:
             thread.join(max(0.0, deadline - time.monotonic()))
         self._abandon()
         remaining = deadline - time.monotonic()
-        if self.token and self.config.style != "callback" and remaining > 0.05:
+        if close_remote and self.token and self.config.style != "callback" and remaining > 0.05:
             with contextlib.suppress(PeerError):
                 self.client.call("close_connection", self.token, timeout=min(remaining, 2.0))
         self.client.close()
         self._stopped = True
 
-    def close(self, timeout: float = 5.0) -> None:
-        """Stop within timeout seconds (see stop)."""
-        self.stop(time.monotonic() + timeout)
+    def take_over(self, old: PeerLink) -> None:
+        """Replace old: what it has not sent goes before this link's messages, in order.
+
+        Old stops at once without flushing; this link's thread waits for it
+        to end, then sends its batch in flight and buffer first.
+        """
+        old._successor = self
+        old._stopping.set()
+        old._wakeup.set()
+        self._predecessors = [*old._predecessors, old]
+        old._predecessors = []
+        self._wakeup.set()
+
+    def retarget(self, token: str, ttl: float) -> None:
+        """Call the peer back on a new token (it interconnected again); keep what is buffered."""
+        old_client = self.client
+        with self._start_lock:
+            self.config = dataclasses.replace(self.config, token=token, ttl=ttl)
+            self.client = RPCClient(
+                self.config.url, token, timeout=self.config.timeout, transport=self.transport
+            )
+            self.token = token
+            self._generation += 1
+            self._token_worked = False
+            self._closed = False
+        old_client.close()  # a call in flight on the old token ends now; it is resent
+        self._wakeup.set()
+
+    def _adopt_predecessors(self) -> None:
+        """Put the unsent messages of the links this one replaced before its own."""
+        taken: list[Message] = []
+        for old in self._predecessors:
+            thread = old._thread
+            if thread is not None and thread is not threading.current_thread():
+                thread.join(old.config.timeout + 1.0)  # it ends after its call in flight
+            taken.extend(old._inflight)
+            old._inflight = []
+            while old._buffer:
+                taken.append(old._buffer.popleft())
+        self._predecessors = []
+        self._buffer.extendleft(reversed(taken))
 
     def _abandon(self) -> None:
         """Count and log what is left once the link has stopped trying."""
-        left = len(self._buffer) + len(self._inflight)
+        left = self.buffered
         if not left:
             return
+        for old in self._predecessors:
+            old._buffer.clear()
+            old._inflight = []
+        self._buffer.clear()
+        self._inflight = []
         with self._drop_lock:
             self.dropped += left
         logger.error(
@@ -397,9 +464,13 @@ class PeerLink:
         if self.config.style in ("interconnect", "callback"):
             keepalive = min(keepalive, INTERCONNECT_KEEPALIVE_SECONDS)
         last_call = float("-inf")  # connect at once: an interconnected peer waits for us
+        if self._predecessors:
+            self._adopt_predecessors()
         if self.config.style == "callback":
             self._learn_node()
         while True:
+            if self._successor is not None:
+                return  # replaced: the successor sends what is left
             if not self._inflight and not self._buffer:
                 if self._stopping.is_set():
                     return
@@ -418,6 +489,7 @@ class PeerLink:
                     self._stopping.wait(gather)
             if self._past_deadline():
                 return
+            generation = self._generation
             try:
                 if self.token is None:
                     self._connect()
@@ -425,6 +497,8 @@ class PeerLink:
                 last_call = time.monotonic()
                 attempt = 0
             except (PeerError, OSError) as exc:
+                if generation != self._generation or self._successor is not None:
+                    continue  # retargeted or replaced meanwhile: that call says nothing
                 action = self._handle(exc)
                 if action == "stop":
                     self._closed = True
@@ -514,13 +588,19 @@ class PeerLink:
             return "connecting"
         return "connected"
 
+    @property
+    def buffered(self) -> int:
+        """Messages held for the peer (those of replaced links included)."""
+        held = len(self._buffer) + len(self._inflight)
+        return held + sum(len(old._buffer) + len(old._inflight) for old in self._predecessors)
+
     def status(self) -> dict[str, Any]:
         """Return the link's figures: url, style, state, buffered, sent, retried, dropped..."""
         return {
             "url": self.config.url,
             "style": self.config.style,
             "state": self.state_name,
-            "buffered": len(self._buffer) + len(self._inflight),
+            "buffered": self.buffered,
             "sent": self.sent,
             "retried": self.retried,
             "dropped": self.dropped,

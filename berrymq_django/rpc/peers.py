@@ -97,7 +97,11 @@ class Peers:
             self.add(config)
 
     def add(self, config: PeerConfig) -> PeerLink:
-        """Add a link (replacing the one of the same name); start it if the site runs."""
+        """Add a link; start it if the site runs.
+
+        A link of the same name is replaced: what it has not sent yet goes
+        first through the new one, in its order (``PeerLink.take_over``).
+        """
         cls = QueueLink if config.style == "queue" else PeerLink
         link = cls(config, self.dispatcher, self.state, self.self_url, transport=self.transport)
         with self._lock:
@@ -105,8 +109,8 @@ class Peers:
             self._links[config.name] = link
             started = self._started
         if old is not None:
+            link.take_over(old)
             self.dispatcher.remove_relay(old)
-            old.close(timeout=1.0)
         if config.style != "queue":
             self.dispatcher.add_relay(link)
         if started:
@@ -114,17 +118,24 @@ class Peers:
         return link
 
     def add_callback(self, addr: str, token: str, ttl: float, principal: str) -> PeerLink | None:
-        """Start calling back an interconnected peer, unless a configured link already does."""
+        """Start calling back an interconnected peer, unless a configured link already does.
+
+        A peer that interconnects again (it restarted) gets the call-back link
+        it had, on its new token, with what was buffered for it meanwhile.
+        """
+        name = callback_name(principal, addr)
         with self._lock:
             if any(
                 link.config.url == addr and link.config.style != "callback"
                 for link in self._links.values()
             ):
                 return None
-        config = PeerConfig(
-            name=callback_name(principal, addr), url=addr, style="callback", ttl=ttl, token=token
-        )
-        link = self.add(config)
+            link = self._links.get(name)
+        if link is not None and link.config.style == "callback":
+            link.retarget(token, ttl)
+        else:
+            config = PeerConfig(name=name, url=addr, style="callback", ttl=ttl, token=token)
+            link = self.add(config)
         link.start()  # connect at once: the peer expects our messages from now on
         return link
 
@@ -203,7 +214,11 @@ class Peers:
             link.start()
 
     def stop(self, deadline: float) -> None:
-        """Flush every link until deadline (monotonic), then stop them and the sync thread."""
+        """Flush every link until deadline (monotonic), then stop them and the sync thread.
+
+        The peers keep our connections (a restarting site finds what they
+        buffered for it); ``close()`` and ``remove()`` close them.
+        """
         with self._lock:
             self._started = False
             thread, self._sync_thread = self._sync_thread, None
@@ -226,7 +241,7 @@ class Peers:
         for link in links:
             link.begin_stop(deadline)
         for link in links:
-            link.stop(deadline)
+            link.close(max(0.0, deadline - time.monotonic()))
 
     def after_fork(self) -> None:
         """In a forked child: forget the parent's threads and connections; start nothing."""

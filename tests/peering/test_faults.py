@@ -331,6 +331,9 @@ def test_exit_waits_a_bounded_time_for_a_peer_that_never_answers():
 
     assert done.returncode == 0, done.stderr
     assert 4.0 < time.monotonic() - started < 9.0  # the 5 s the exit flush may take
+    # What could not be sent is not dropped silently: the peer and the count are logged.
+    assert "berryMQ peer silent (http://127.0.0.1:" in done.stderr
+    assert "stopped with 10 message(s) unsent; dropped" in done.stderr
 
 
 def test_a_site_starts_its_links_before_any_request(sites: SiteFactory):

@@ -160,7 +160,7 @@ def test_failed_calls_are_retried_with_backoff_and_sent_once_in_order(
     assert peer.received() == list(range(20))
     assert link.retried == 5
     assert link.status()["dropped"] == 0
-    assert link.status()["state"] == "connected"
+    assert wait(lambda: link.status()["state"] == "connected")
 
 
 def test_the_batch_in_flight_goes_before_anything_newer(
@@ -311,7 +311,21 @@ def test_stop_flushes_a_link_that_never_started(peer: FakePeer, make_link: Calla
     link.stop(time.monotonic() + 5)
 
     assert peer.received() == list(range(7))
-    assert "close_connection" in peer.methods()
+    # The peer keeps our connection: a restarting site finds what it buffered for us.
+    assert "close_connection" not in peer.methods()
+
+
+def test_close_flushes_and_closes_the_connection_on_the_peer(
+    peer: FakePeer, make_link: Callable[..., PeerLink]
+):
+    link = make_link()
+    link.start()
+    send(link, 0, 1)
+
+    link.close(timeout=5)
+
+    assert peer.received() == [0, 1]
+    assert peer.calls[-1] == ("close_connection", ["token-1"])
 
 
 def test_stop_gives_up_at_the_deadline_logs_and_counts_what_is_left(
@@ -330,6 +344,59 @@ def test_stop_gives_up_at_the_deadline_logs_and_counts_what_is_left(
     assert time.monotonic() - started < 1.5
     assert link.dropped == 4
     assert "peer (http://peer.test/berrymq/rpc/): stopped with 4 message(s) unsent" in (caplog.text)
+
+
+def test_a_replacing_link_sends_what_the_old_one_held_first_in_order(peer: FakePeer):
+    down = threading.Event()
+    down.set()
+    peer.script = lambda method, params: (
+        (503, {"jsonrpc": "2.0", "id": 1, "result": None}) if down.is_set() else None
+    )
+    state = MemoryBackend()
+    dispatcher = Dispatcher("here", state)
+    registry = Peers(dispatcher, state, transport=httpx.MockTransport(peer.handle))
+    config = PeerConfig(name="b", url=URL, style="oneway", max_backoff=0.02, batch_size=3)
+    registry.start()
+    old = registry.add(config)
+    for i in range(7):
+        dispatcher.twitter("order:created", i)
+    assert wait(lambda: old.retried >= 2)
+
+    new = registry.add(config)  # the same peer, configured again
+    for i in range(7, 10):
+        dispatcher.twitter("order:created", i)
+    down.clear()
+
+    assert wait(lambda: len(peer.received()) == 10)
+    assert peer.received() == list(range(10))
+    assert registry.links() == [new]
+    assert old.status()["state"] == "stopped"
+    registry.stop(time.monotonic() + 1)
+
+
+def test_a_callback_link_called_again_on_a_new_token_keeps_its_buffer(peer: FakePeer):
+    peer.tokens.append("first")
+    state = MemoryBackend()
+    dispatcher = Dispatcher("here", state)
+    registry = Peers(dispatcher, state, transport=httpx.MockTransport(peer.handle))
+    registry.start()
+    link = registry.add_callback(URL, "first", 60, "site-a")
+    assert link is not None
+    dispatcher.twitter("order:created", 0)
+    assert wait(lambda: peer.received() == [0])
+
+    peer.tokens.append("second")  # the peer restarted: "first" is refused now
+    for i in range(1, 4):
+        dispatcher.twitter("order:created", i)
+    assert wait(lambda: link.status()["state"] == "closed")
+    assert link.status()["buffered"] == 3
+
+    again = registry.add_callback(URL, "second", 60, "site-a")
+
+    assert again is link
+    assert wait(lambda: peer.received() == [0, 1, 2, 3])
+    assert wait(lambda: link.status()["state"] == "connected")
+    registry.stop(time.monotonic() + 1)
 
 
 def test_the_registry_starts_links_added_while_it_runs_and_stops_them(peer: FakePeer):
