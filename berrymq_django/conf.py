@@ -54,6 +54,8 @@ DEFAULTS: dict[str, Any] = {
     "MAX_IDENTIFIER_LENGTH": 200,
     "MAX_MESSAGES_PER_CALL": 10_000,
     "MAX_POLL_SECONDS": 25.0,
+    # Call-back links one principal's interconnects may hold at once (one per address).
+    "MAX_INTERCONNECTS": 16,
     # JSON-RPC endpoint, state: a connection's queue bound, and how long a uid is remembered.
     "QUEUE_MAXSIZE": 10_000,
     "DEDUP_SECONDS": 600.0,
@@ -110,6 +112,7 @@ VALIDATORS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "MAX_IDENTIFIER_LENGTH": (_is_count, "an int of 0 or more"),
     "MAX_MESSAGES_PER_CALL": (_is_count, "an int of 0 or more"),
     "MAX_POLL_SECONDS": (_is_seconds, "a number of seconds, 0 or more"),
+    "MAX_INTERCONNECTS": (_is_count, "an int of 0 or more"),
     "QUEUE_MAXSIZE": (_is_count, "an int of 0 or more"),
     "DEDUP_SECONDS": (_is_seconds, "a number of seconds, 0 or more"),
     "SELF_URL": (lambda v: v is None or isinstance(v, str), "None or a URL string"),

@@ -61,6 +61,7 @@ class _Pipeline:
             queue_maxsize=s.QUEUE_MAXSIZE,
             max_identifier_length=s.MAX_IDENTIFIER_LENGTH,
             max_messages_per_call=s.MAX_MESSAGES_PER_CALL,
+            max_interconnects=s.MAX_INTERCONNECTS,
         )
         self.max_body = s.MAX_BODY_BYTES
         self.max_batch = s.MAX_BATCH

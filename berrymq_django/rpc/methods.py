@@ -209,10 +209,11 @@ def interconnect(context: CallContext, addr: str | list[Any], token: str, ttl: f
     if peers is None:
         raise RPCError(FORBIDDEN, "interconnect is not served here: this site cannot call back.")
     url = f"http://{addr[0]}:{addr[1]}/" if isinstance(addr, list) else addr
-    ours = _open(context, "interconnect", ttl, addr=url, remote_token=token)
-    # Call the peer back on its token: that is style 01's other half.
-    peers.add_callback(url, token, float(ttl), context.principal)
-    return ours
+    # Call the peer back on its token: that is style 01's other half. One link per
+    # address and caller, MAX_INTERCONNECTS addresses at most (-32010 past them).
+    limit = context.limits.max_interconnects
+    peers.add_callback(url, token, float(ttl), context.principal, limit=limit)
+    return _open(context, "interconnect", ttl, addr=url, remote_token=token)
 
 
 @procedure(

@@ -22,6 +22,7 @@ import httpx
 
 from .connections import Connection
 from .link import CALLBACK_PRINCIPAL_PREFIX, LinkStyle, PeerConfig, PeerLink, wire_form
+from .protocol import limit_exceeded
 from .puller import QueueLink
 
 if TYPE_CHECKING:
@@ -54,11 +55,14 @@ def callback_name(principal: str, addr: str) -> str:
 class Peers:
     """Every link of one dispatcher: configured peers, API-made ones and callbacks.
 
-    On a shared state (``state.shared``, several processes serve one site),
-    a peer's ``interconnect`` call reaches one of them, but each process must
-    forward the messages twittered in it: a thread in every process looks at
-    the connections every ``CALLBACK_SYNC_SECONDS`` and calls back each
-    interconnected peer from there too (``sync_callbacks``).
+    A thread looks at the connections every ``CALLBACK_SYNC_SECONDS``
+    (``sync_callbacks``): a call-back link whose peer's connection expired
+    or was closed is stopped and forgotten (what it held is logged and
+    counted), so callers that never come back cannot make the site grow.
+    On a shared state (``state.shared``, several processes serve one site) a
+    peer's ``interconnect`` call reaches one of them, but each process must
+    forward the messages twittered in it: there the thread also calls back,
+    from this process, each peer interconnected through another one.
 
     Thread safety: ``_lock`` guards ``_links``, ``_started`` and the sync
     thread; links are started and stopped outside it.
@@ -78,6 +82,7 @@ class Peers:
         #: The HTTP transport every link is built with (None: httpx's own).
         self.transport = transport
         self._links: dict[str, PeerLink] = {}
+        self._callers: dict[str, str] = {}  # call-back link name -> the principal it serves
         self._lock = threading.Lock()
         self._started = False
         self._sync_thread: threading.Thread | None = None
@@ -117,11 +122,15 @@ class Peers:
             link.start()
         return link
 
-    def add_callback(self, addr: str, token: str, ttl: float, principal: str) -> PeerLink | None:
+    def add_callback(
+        self, addr: str, token: str, ttl: float, principal: str, *, limit: int | None = None
+    ) -> PeerLink | None:
         """Start calling back an interconnected peer, unless a configured link already does.
 
         A peer that interconnects again (it restarted) gets the call-back link
         it had, on its new token, with what was buffered for it meanwhile.
+        With limit, a principal holding that many call-back links (to other
+        addresses) gets RPCError LIMIT_EXCEEDED ("MAX_INTERCONNECTS") instead.
         """
         name = callback_name(principal, addr)
         with self._lock:
@@ -131,6 +140,13 @@ class Peers:
             ):
                 return None
             link = self._links.get(name)
+            if link is None and limit is not None:
+                held = sum(owner == principal for owner in self._callers.values())
+                if held >= limit:
+                    raise limit_exceeded(
+                        "MAX_INTERCONNECTS", limit, held + 1, "The number of interconnects"
+                    )
+            self._callers[name] = principal
         if link is not None and link.config.style == "callback":
             link.retarget(token, ttl)
         else:
@@ -139,14 +155,15 @@ class Peers:
         link.start()  # connect at once: the peer expects our messages from now on
         return link
 
-    def remove(self, name: str) -> bool:
-        """Close and forget the link called name; return whether there was one."""
+    def remove(self, name: str, timeout: float = 5.0) -> bool:
+        """Close and forget the link called name, flushing for timeout s; return whether it was."""
         with self._lock:
             link = self._links.pop(name, None)
+            self._callers.pop(name, None)
         if link is None:
             return False
         self.dispatcher.remove_relay(link)
-        link.close()
+        link.close(timeout)
         return True
 
     def links(self) -> list[PeerLink]:
@@ -182,7 +199,8 @@ class Peers:
                 )
         for name, link in links.items():
             if link.config.style == "callback" and name not in latest:
-                self.remove(name)  # the peer closed it (through another process)
+                # Expired (the peer never called again) or closed through another process.
+                self.remove(name, timeout=0.0)
 
     def _sync_loop(self, stop: threading.Event) -> None:
         failing = False
@@ -198,10 +216,10 @@ class Peers:
     # -- the lifecycle service ----------------------------------------------
 
     def start(self) -> None:
-        """Start every link, and the call-back sync on a shared state; idempotent."""
+        """Start every link and the call-back sync thread; idempotent."""
         with self._lock:
             self._started = True
-            if self._sync_thread is None and self.state.shared:
+            if self._sync_thread is None:
                 self._sync_stop = threading.Event()
                 self._sync_thread = threading.Thread(
                     target=self._sync_loop,
@@ -235,6 +253,7 @@ class Peers:
         """Stop and forget every link (the registry itself goes on)."""
         with self._lock:
             links, self._links = list(self._links.values()), {}
+            self._callers = {}
         for link in links:
             self.dispatcher.remove_relay(link)
         deadline = time.monotonic() + timeout

@@ -8,6 +8,7 @@ peers that answer too slowly.
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from .conftest import TESTER_KEY, SiteFactory
 from .sites import Site, key_for
@@ -51,3 +52,48 @@ def test_what_a_site_buffered_for_a_restarting_peer_reaches_it_once_in_order(
     assert [item["args"][0] for item in got] == [0, 1, 2]
     (figures,) = callbacks(b).values()
     assert (figures["buffered"], figures["dropped"]) == (0, 0)
+
+
+# -- callers that would make a site grow without bound ------------------------------------
+
+
+def call(site: Site, method: str, *params: object) -> dict:  # type: ignore[type-arg]
+    body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}
+    answer = site.http.post(
+        "/berrymq/rpc/", json=body, headers={"Authorization": f"Bearer {TESTER_KEY}"}
+    )
+    data: dict = answer.json()  # type: ignore[type-arg]
+    return data
+
+
+def threads(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        line = next(line for line in status if line.startswith("Threads:"))
+    return int(line.split()[1])
+
+
+def test_interconnects_that_never_call_back_are_bounded_and_collected(sites: SiteFactory):
+    site = sites("bounded", env={"BERRYMQ_SITE_EXTRA": '{"MAX_INTERCONNECTS": 5}'})
+    pid = site.twitter("warm:up", 1)
+    with ThreadPoolExecutor(16) as pool:  # the server's own threads, all of them started
+        list(pool.map(lambda _: site.count(), range(64)))
+    before = threads(pid)
+    nowhere = "http://127.0.0.1:9/berrymq/rpc/"  # refuses at once
+
+    for i in range(50):  # the same caller and address, again and again
+        assert "result" in call(site, "interconnect", nowhere, f"token-{i}", 5), i
+    assert len(callbacks(site)) == 1
+    answers = [call(site, "interconnect", f"http://127.0.0.{i}:9/", "t", 5) for i in range(2, 12)]
+    accepted = [a for a in answers if "result" in a]
+    refused = [a["error"] for a in answers if "error" in a]
+    assert len(accepted) == 4  # 5 addresses in all
+    assert {e["code"] for e in refused} == {-32010}
+    assert "MAX_INTERCONNECTS" in refused[0]["message"], refused[0]
+    assert refused[0]["data"]["setting"] == "MAX_INTERCONNECTS"
+    assert len(callbacks(site)) == 5
+    assert threads(pid) <= before + 5 + 1
+
+    # Nobody used those connections: they expire, and their links go with them.
+    wait_until(lambda: callbacks(site) == {}, timeout=15, site=site)
+    wait_until(lambda: threads(pid) <= before + 1, timeout=5, site=site)
+    assert "stopped with" not in site.log() or "dropped" in site.log()
