@@ -121,12 +121,11 @@ def _connection(context: CallContext, token: str) -> Connection:
     return connection
 
 
-def _message(context: CallContext, data: dict[str, Any], index: int) -> tuple[Message, str | None]:
+def _message(context: CallContext, data: dict[str, Any], index: int) -> Message:
     """Build messages[index] from its wire dict, whose shape the schema checked.
 
-    Return it with the uid its sender gave (None if none). A bad identifier
-    is an INVALID_PARAMS error whose data names the index, so a sender can
-    drop just that message.
+    A bad identifier is an INVALID_PARAMS error whose data names the index,
+    so a sender can drop just that message.
     """
     text = data["id"]
     reply_to = data.get("reply_to")
@@ -142,14 +141,12 @@ def _message(context: CallContext, data: dict[str, Any], index: int) -> tuple[Me
                 INVALID_PARAMS, f"Invalid params: {where}: {problem}", {"index": index}
             ) from None
     args = data.get("args")
-    uid = data.get("uid") or None
     origin = data.get("origin") or f"rpc:{context.principal}"
     # The sender's timestamp is kept: it is when the message was sent, not when it came in.
-    message = Message(
-        text, tuple(args) if args else (), data.get("kwargs"), origin, uid,
+    return Message(
+        text, tuple(args) if args else (), data.get("kwargs"), origin, data.get("uid") or None,
         data.get("timestamp"), reply_to,
     )  # fmt: skip
-    return message, uid
 
 
 # -- the procedures ---------------------------------------------------------
@@ -250,10 +247,14 @@ def send_message(
 ) -> str:
     _connection(context, token)
     _identifier(context, identifier)
-    uid = uid or None
     origin = origin or f"rpc:{context.principal}"
-    if uid is None or context.state.accept_uid(uid, context.limits.dedup_seconds):
-        context.dispatcher.send(Message(identifier, tuple(args or ()), kwargs, origin, uid))
+    if origin == context.dispatcher.node_name:
+        return "ok"  # it started here and came back round: it was delivered here already
+    message = Message(identifier, tuple(args or ()), kwargs, origin, uid or None)
+    # Every message's uid is remembered, one given here too: a copy that comes back
+    # through a peer (in a mesh, say) is a duplicate, not a second delivery.
+    if context.state.accept_uid(message.uid, context.limits.dedup_seconds):
+        context.dispatcher.send(message)
     return "ok"
 
 
@@ -279,20 +280,21 @@ def send_messages(context: CallContext, token: str, messages: list[Any]) -> dict
         raise limit_exceeded(
             "MAX_MESSAGES_PER_CALL", limit, len(messages), "The number of messages"
         )
+    here = context.dispatcher.node_name
     built = [_message(context, data, i) for i, data in enumerate(messages)]
-    # One dedup round for the batch: a shared backend answers it in one round trip.
-    fresh = context.state.accept_uids(
-        [uid for _, uid in built if uid is not None], context.limits.dedup_seconds
-    )
+    # Not the ones that started here and came back round; the others' uids (given here
+    # when the sender gave none) in one dedup round: a shared state answers in one trip.
+    built = [message for message in built if message.origin != here]
+    fresh = context.state.accept_uids([m.uid for m in built], context.limits.dedup_seconds)
     send = context.dispatcher.send
     accepted = 0
-    for message, uid in built:
-        if uid is None or fresh.get(uid, False):
+    for message in built:
+        uid = message.uid
+        if fresh.get(uid, False):
+            fresh[uid] = False  # the same uid twice in one batch is a duplicate too
             send(message)
             accepted += 1
-            if uid is not None:
-                fresh[uid] = False  # the same uid twice in one batch is a duplicate too
-    return {"accepted": accepted, "duplicates": len(built) - accepted}
+    return {"accepted": accepted, "duplicates": len(messages) - accepted}
 
 
 @procedure(

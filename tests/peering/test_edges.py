@@ -97,3 +97,50 @@ def test_interconnects_that_never_call_back_are_bounded_and_collected(sites: Sit
     wait_until(lambda: callbacks(site) == {}, timeout=15, site=site)
     wait_until(lambda: threads(pid) <= before + 1, timeout=5, site=site)
     assert "stopped with" not in site.log() or "dropped" in site.log()
+
+
+# -- messages that come back to where they started ----------------------------------------
+
+
+def mesh(sites: SiteFactory, prefix: str) -> tuple[Site, Site, Site]:
+    """Start three sites interconnected in a full mesh: A names B and C, B names C."""
+    names = [f"{prefix}-{x}" for x in "abc"]
+    keys = {name: key_for(name) for name in names}
+    c = sites(names[2], keys={names[0]: keys[names[0]], names[1]: keys[names[1]]})
+    b = sites(
+        names[1],
+        keys={names[0]: keys[names[0]]},
+        peers={"c": {"URL": c.rpc_url, "API_KEY": keys[names[1]]}},
+    )
+    a = sites(
+        names[0],
+        peers={
+            "b": {"URL": b.rpc_url, "API_KEY": keys[names[0]]},
+            "c": {"URL": c.rpc_url, "API_KEY": keys[names[0]]},
+        },
+    )
+    for site in (a, b, c):
+        wait_until(
+            lambda site=site: (
+                [f["state"] for f in site.status(TESTER_KEY)["peers"].values()]
+                == ["connected", "connected"]
+            ),
+            site=site,
+        )
+    return a, b, c
+
+
+def test_a_message_sent_to_one_site_of_a_mesh_reaches_each_site_once(sites: SiteFactory):
+    a, b, c = mesh(sites, "once")
+    token = call(a, "connect_oneway", 60)["result"]
+
+    for i in range(20):  # no uid: the site gives each message one
+        assert call(a, "send_message", token, "order:created", [i])["result"] == "ok"
+    a.twitter("order:local", 5)  # and five of A's own
+
+    for site in (a, b, c):
+        assert site.wait_for(25, stable=1.0) == 25, site.name
+        got = site.received()
+        assert len({item["uid"] for item in got}) == 25, site.name
+        sent = sorted(item["args"][0] for item in got if item["id"] == "order:created")
+        assert sent == list(range(20)), site.name
