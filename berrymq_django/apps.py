@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+import os
+import sys
+from collections.abc import Iterable, Mapping, Sequence
 from importlib import import_module
+from pathlib import Path
 from typing import Any
 
 from django.apps import AppConfig, apps
 from django.core.exceptions import ImproperlyConfigured
-from django.core.signals import request_started, setting_changed
+from django.core.signals import setting_changed
 from django.utils.module_loading import module_has_submodule
 
 from berrymq_django.checks import register_checks
@@ -17,6 +20,7 @@ from berrymq_django.conf import berrymq_settings
 from berrymq_django.core.api import default_dispatcher
 from berrymq_django.core.dispatcher import Dispatcher, default_node_name
 from berrymq_django.core.exceptions import ImproperlyConfiguredBackend
+from berrymq_django.core.lifecycle import lifecycle
 from berrymq_django.model_events import connect_model_events
 from berrymq_django.peering import configure_peers, peers
 
@@ -95,9 +99,39 @@ def _reconfigure_on_change(*, setting: str, **kwargs: Any) -> None:
         connect_model_events()
 
 
-def _start_peers(**kwargs: Any) -> None:
-    request_started.disconnect(dispatch_uid="berrymq_django.apps.start_peers")
-    peers().start()
+def management_command(argv: Sequence[str]) -> str | None:
+    """Return the name of the management command argv runs (manage.py, django-admin), if any."""
+    if not argv:
+        return None
+    program = Path(argv[0])
+    if program.name in ("manage.py", "django-admin", "django-admin.py") or (
+        program.name == "__main__.py" and program.parent.name == "django"
+    ):
+        return argv[1] if len(argv) > 1 else "help"
+    return None
+
+
+def serves_site(
+    argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None
+) -> bool:
+    """Return whether this process serves the site, so its background work starts with it.
+
+    True under a WSGI or ASGI server (gunicorn, uWSGI, Daphne...), in a
+    script that calls ``django.setup()``, and in the process of ``runserver``
+    that serves (the autoreloader's child, or ``--noreload``); False for any
+    other management command (``migrate``, ``check``, ``shell``...), which
+    starts nothing: what it twitters to peers is sent when it exits. A
+    long-running command of your own starts the links with
+    ``berrymq_django.core.lifecycle.lifecycle.start()``.
+    """
+    argv = sys.argv if argv is None else argv
+    environ = os.environ if environ is None else environ
+    command = management_command(argv)
+    if command is None:
+        return True
+    if command == "runserver":
+        return "--noreload" in argv or environ.get("RUN_MAIN") == "true"
+    return False
 
 
 def _configure_at_start_up() -> None:
@@ -144,8 +178,10 @@ class BerryMQConfig(AppConfig):
                 _reconfigure_on_change, dispatch_uid="berrymq_django.apps.reconfigure"
             )
             autodiscover()
-            # Peers are configured now but connect lazily: on the first message sent to
-            # them or the first request served, never during migrate or other commands.
             _configure_peers_at_start_up()
-            request_started.connect(_start_peers, dispatch_uid="berrymq_django.apps.start_peers")
+            peers()  # the registry joins the lifecycle even with no PEERS: interconnects add links
             connect_model_events(skip_unknown=True)
+        # Background work (peer links, call-back sync) starts with the site, never
+        # during migrate or another management command (see serves_site).
+        if serves_site():
+            lifecycle.start()

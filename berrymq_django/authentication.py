@@ -20,7 +20,7 @@ from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
 from .conf import berrymq_settings
-from .core.api import default_dispatcher
+from .peering import connection_state
 from .rpc.peers import CALLBACK_PRINCIPAL_PREFIX
 
 __all__ = ["APIKeyAuthentication", "APIKeyClient"]
@@ -130,7 +130,7 @@ class APIKeyAuthentication(authentication.BaseAuthentication):
         An interconnected peer calls us back with the token we gave it: that
         token is its credential, good for as long as the connection lives.
         """
-        connection = default_dispatcher.backend.get_connection(token)
+        connection = connection_state().get_connection(token)
         if connection is None or not connection.principal.startswith(CALLBACK_PRINCIPAL_PREFIX):
             return None
         return connection.principal

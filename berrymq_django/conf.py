@@ -62,6 +62,8 @@ DEFAULTS: dict[str, Any] = {
     "MAX_IDENTIFIER_LENGTH": 200,
     "MAX_MESSAGES_PER_CALL": 10_000,
     "MAX_POLL_SECONDS": 25.0,
+    # Call-back links one principal's interconnects may hold at once (one per address).
+    "MAX_INTERCONNECTS": 16,
     # JSON-RPC endpoint, state: a connection's queue bound, and how long a uid is remembered.
     "QUEUE_MAXSIZE": 10_000,
     "DEDUP_SECONDS": 600.0,
@@ -160,6 +162,7 @@ VALIDATORS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "MAX_IDENTIFIER_LENGTH": (_is_limit, "a positive int"),
     "MAX_MESSAGES_PER_CALL": (_is_limit, "a positive int"),
     "MAX_POLL_SECONDS": (_is_seconds, "a positive number of seconds, at most a year"),
+    "MAX_INTERCONNECTS": (_is_limit, "a positive int"),
     "QUEUE_MAXSIZE": (_is_limit, "a positive int"),
     "DEDUP_SECONDS": (_is_seconds, "a positive number of seconds, at most a year"),
     "SELF_URL": (lambda v: v is None or _is_url(v), "None or an http(s) URL with a host"),

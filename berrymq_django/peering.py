@@ -16,15 +16,17 @@ them by hand, from scripts and shells, with the original berryMQ names::
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, get_args
+from typing import TYPE_CHECKING, Any, cast, get_args
 
 from django.core.exceptions import ImproperlyConfigured
 
 from .conf import berrymq_settings
 from .core.api import default_dispatcher
 from .core.identifier import parse_identifier
+from .core.lifecycle import lifecycle
 from .core.message import Message
 from .rpc.client import (
     PeerError,
@@ -34,14 +36,18 @@ from .rpc.client import (
     RPCClient,
     Unauthorized,
 )
-from .rpc.peers import LinkStyle, PeerConfig, PeerLink, Peers, peers_for
+from .rpc.peers import LinkStyle, PeerConfig, PeerLink, Peers
 from .rpc.protocol import FORBIDDEN
+
+if TYPE_CHECKING:
+    from .rpc.connections import ConnectionState
 
 __all__ = [
     "close_connection",
     "configure_peers",
     "connect_oneway",
     "connect_via_queue",
+    "connection_state",
     "interconnect",
     "peer_configs",
     "peers",
@@ -70,9 +76,39 @@ _OPTION_FIELDS = {
 }
 
 
+_registry: Peers | None = None
+_registry_lock = threading.Lock()
+
+
+def connection_state() -> ConnectionState:
+    """Return the JSON-RPC session state of the site's backend (``backend.connection_state``).
+
+    Raise ImproperlyConfigured when the configured BACKEND keeps none.
+    """
+    backend = default_dispatcher.backend
+    state = getattr(backend, "connection_state", None)
+    if state is None:
+        raise ImproperlyConfigured(
+            f"BERRYMQ setting 'BACKEND': {type(backend).__qualname__} has no connection_state; "
+            "the JSON-RPC endpoint and peering keep their connections there."
+        )
+    return cast("ConnectionState", state)
+
+
 def peers() -> Peers:
-    """Return the links of the default dispatcher."""
-    return peers_for(default_dispatcher)
+    """Return the site's peer links: one registry, which the process lifecycle starts and stops."""
+    global _registry
+    registry = _registry
+    if registry is None:
+        with _registry_lock:
+            if _registry is None:
+                _registry = Peers(default_dispatcher, connection_state())
+                lifecycle.add(_registry)
+            registry = _registry
+    state = connection_state()
+    if registry.state is not state:  # the backend was replaced: new links use the new one
+        registry.state = state
+    return registry
 
 
 def peer_configs(setting: Mapping[str, Any] | None = None) -> list[PeerConfig]:
@@ -145,7 +181,7 @@ def _positive(value: Any) -> bool:
 
 
 def configure_peers() -> None:
-    """Build the configured links; they start on the first message or request."""
+    """Build the configured links; they run once the site has started (``core.lifecycle``)."""
     configs = peer_configs()
     self_url = berrymq_settings.SELF_URL
     for config in configs:
@@ -155,7 +191,7 @@ def configure_peers() -> None:
                 "us back: set BERRYMQ 'SELF_URL' to this site's endpoint URL "
                 '(e.g. "http://127.0.0.1:8001/berrymq/rpc/").'
             )
-    peers().configure(configs, self_url)
+    peers().configure(configs, self_url, connection_state())
 
 
 def _add(
@@ -223,6 +259,7 @@ def send_message(identifier: str, *args: Any, **kwargs: Any) -> Message:
     for link in peers().links():
         if link.config.style == "oneway":
             link.enqueue(message)
+            link.start()  # asked for now, even where the site's links do not run (a shell)
     return message
 
 

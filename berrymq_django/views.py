@@ -41,9 +41,10 @@ from rest_framework.views import APIView, set_rollback
 from .authentication import APIKeyAuthentication, APIKeyClient
 from .conf import berrymq_settings
 from .core.api import default_dispatcher
+from .peering import connection_state, peers
 from .permissions import IsBerryMQClient
 from .rpc import protocol
-from .rpc.methods import CallContext, Limits
+from .rpc.context import CallContext, Limits
 from .rpc.server import Isolation, handle_body
 
 __all__ = ["RPCView"]
@@ -74,6 +75,7 @@ class _Pipeline:
             queue_maxsize=s.QUEUE_MAXSIZE,
             max_identifier_length=s.MAX_IDENTIFIER_LENGTH,
             max_messages_per_call=s.MAX_MESSAGES_PER_CALL,
+            max_interconnects=s.MAX_INTERCONNECTS,
         )
         self.max_body = s.MAX_BODY_BYTES
         self.max_batch = s.MAX_BATCH
@@ -88,6 +90,28 @@ class _Pipeline:
 
 
 _pipeline: _Pipeline | None = None
+
+
+def site_report() -> dict[str, Any]:
+    """Return the site's own figures for the status method: its backend and how it fares."""
+    backend = default_dispatcher.backend
+    return {
+        "backend": f"{type(backend).__module__}.{type(backend).__qualname__}",
+        "backend_status": backend.status(),
+    }
+
+
+def context_for(principal: str, limits: Limits, *, anonymous: bool = False) -> CallContext:
+    """Return what one call works with: the caller, and the site's dispatcher, state and links."""
+    return CallContext(
+        principal,
+        default_dispatcher,
+        connection_state(),
+        limits,
+        peers(),
+        anonymous=anonymous,
+        site_report=site_report,
+    )
 
 
 def pipeline() -> _Pipeline:
@@ -154,8 +178,7 @@ class RPCView(APIView):
                 request.META.get("HTTP_AUTHORIZATION")
             )
             if principal is not None:
-                context = CallContext(principal, default_dispatcher, conf.limits)
-                return self.answer(request, context, conf)
+                return self.answer(request, context_for(principal, conf.limits), conf)
         return super().dispatch(request, *args, **kwargs)
 
     def get_authenticators(self) -> list[BaseAuthentication]:
@@ -200,10 +223,10 @@ class RPCView(APIView):
         """Name the caller DRF authenticated."""
         user = request.user
         if isinstance(user, APIKeyClient):
-            return CallContext(user.principal, default_dispatcher, conf.limits)
+            return context_for(user.principal, conf.limits)
         if user is not None and user.is_authenticated:
-            return CallContext(f"user:{user.get_username()}", default_dispatcher, conf.limits)
-        return CallContext("anonymous", default_dispatcher, conf.limits, anonymous=True)
+            return context_for(f"user:{user.get_username()}", conf.limits)
+        return context_for("anonymous", conf.limits, anonymous=True)
 
     def handle_exception(self, exc: Exception) -> Response:
         """Answer every failure with a JSON-RPC error body and the fitting HTTP status.

@@ -1,4 +1,16 @@
-"""berryMQ over JSON-RPC: the protocol (framing), the procedures, and the server loop.
+"""berryMQ over JSON-RPC, and the peer links between sites. Nothing here imports Django.
 
-Nothing here imports Django; berrymq_django.views serves it over HTTP.
+    protocol     JSON-RPC 2.0/1.0 framing, error codes (no I/O)
+    params       a procedure's params: one JSON schema, published and enforced
+    context      what a call works with (caller, dispatcher, state, limits)
+    methods      the berryMQ procedures
+    server       answer a request body (single calls, batches, notifications)
+    connections  the session state contract (connections, uid window)
+    client       outbound calls (RPCClient, RemoteQueue) and their errors
+    link         one peer link: buffer, batches, retries (retry: the rules)
+    puller       a peer link of style "queue"
+    peers        the site's links, as one lifecycle service
+
+berrymq_django.views serves the endpoint over HTTP; berrymq_django.peering
+configures the links from settings.
 """

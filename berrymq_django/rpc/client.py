@@ -116,6 +116,8 @@ class RPCClient:
             response = self._http.post(self.url, content=body, timeout=wait)
         except httpx.HTTPError as exc:
             raise PeerUnavailable(f"{self.url}: {type(exc).__name__}: {exc}") from exc
+        except RuntimeError as exc:  # closed by another thread (a link stopping) meanwhile
+            raise PeerUnavailable(f"{self.url}: {exc}") from exc
         status = response.status_code
         if status >= 500 or status == 429:
             retry = response.headers.get("Retry-After")

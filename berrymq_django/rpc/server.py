@@ -16,7 +16,8 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
-from .methods import CallContext, call
+from .context import CallContext
+from .methods import call
 from .protocol import (
     INTERNAL_ERROR,
     INVALID_REQUEST,

@@ -1,8 +1,9 @@
 """Run by test_faults.py in a site's environment: a link started in a parent, then fork().
 
-The parent sends (its link's thread starts), forks, and sends again; the
-child, whose copy of the link has no running thread, sends too: its link
-must start afresh and deliver. Prints a JSON report on stdout.
+The parent sends (its link's thread runs), forks, and sends again; the
+child, whose copy of the link inherits no running thread, sends too: its
+link must start afresh (nothing of the parent's sent or buffered) and
+deliver. Prints a JSON report on stdout.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ def main() -> None:
     if pid == 0:
         code = 1
         try:
-            fresh = link.status()["state"] == "idle" and link.sent == 0
+            figures = link.status()
+            fresh = figures["sent"] == 0 and figures["buffered"] == 0
             twitter("fork:child", os.getpid())
             code = 0 if fresh and wait_sent(link, 1) == 1 else 2
         finally:

@@ -336,6 +336,22 @@ def test_exit_waits_a_bounded_time_for_a_peer_that_never_answers():
 
     assert done.returncode == 0, done.stderr
     assert 4.0 < time.monotonic() - started < 9.0  # the 5 s the exit flush may take
+    # What could not be sent is not dropped silently: the peer and the count are logged.
+    assert "berryMQ peer silent (http://127.0.0.1:" in done.stderr
+    assert "stopped with 10 message(s) unsent; dropped" in done.stderr
+
+
+def test_a_site_starts_its_links_before_any_request(sites: SiteFactory):
+    peer = sites("eager-peer", keys={"eager": key_for("eager")})
+    eager = Site("eager", peers={"peer": {"URL": peer.rpc_url, "API_KEY": key_for("eager")}})
+    try:
+        eager.start(probe=False)  # nobody calls the site: it interconnects on its own
+        deadline = time.monotonic() + 20
+        while peer.connections(TESTER_KEY) != {"interconnect": 1}:
+            assert time.monotonic() < deadline, eager.log()
+            time.sleep(0.05)
+    finally:
+        eager.close()
 
 
 def test_commands_do_not_start_the_links(sites: SiteFactory):

@@ -120,8 +120,12 @@ class SiteProcess:
             **self.extra_env,
         }
 
-    def start(self, timeout: float = 30.0) -> Self:
-        """Start gunicorn; return once GET ready answers 200 (RuntimeError if it never does)."""
+    def start(self, timeout: float = 30.0, *, probe: bool = True) -> Self:
+        """Start gunicorn; return once GET ready answers 200 (RuntimeError if it never does).
+
+        With probe False, return at once without a request: for a test that must
+        see what the site does before anyone calls it.
+        """
         if self.process is not None and self.process.poll() is None:
             raise RuntimeError(f"site {self.name} is already running (pid {self.process.pid})")
         config = self.workdir / f"{self.name}.gunicorn.conf.py"
@@ -132,6 +136,8 @@ class SiteProcess:
             self.process = subprocess.Popen(
                 command, cwd=ROOT, env=self.environ(), stdout=log, stderr=subprocess.STDOUT
             )
+        if not probe:
+            return self
         try:
             eventually(
                 self._answers,
