@@ -36,7 +36,7 @@ lint: $(DEV_STAMP)
 	@status=0; \
 	$(BIN)/ruff check . || status=1; \
 	$(BIN)/ruff format --check . || status=1; \
-	$(BIN)/lint-imports || status=1; \
+	$(BIN)/lint-imports --no-logo || status=1; \
 	$(BIN)/mypy || status=1; \
 	exit $$status
 

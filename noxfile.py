@@ -31,5 +31,5 @@ def lint(session: nox.Session) -> None:
     session.install("-e", ".[dev,redis]")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
-    session.run("lint-imports")
+    session.run("lint-imports", "--no-logo")
     session.run("mypy")

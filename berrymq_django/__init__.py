@@ -25,8 +25,7 @@ from .core.helpers import auto_twitter, twitter_exception
 from .core.identifier import Identifier
 from .core.message import Message
 from .core.queue import Empty, Queue
-
-__version__ = "0.1.0"
+from .core.version import __version__ as __version__
 
 __all__ = [
     "BerryMQError",

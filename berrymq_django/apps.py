@@ -8,7 +8,7 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from importlib import import_module
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django.apps import AppConfig, apps
 from django.core.exceptions import ImproperlyConfigured
@@ -23,6 +23,9 @@ from berrymq_django.core.exceptions import ImproperlyConfiguredBackend
 from berrymq_django.core.lifecycle import lifecycle
 from berrymq_django.model_events import connect_model_events
 from berrymq_django.peering import configure_peers, peers
+
+if TYPE_CHECKING:
+    from berrymq_django.backends.base import SiteBackend
 
 logger = logging.getLogger("berrymq.conf")
 
@@ -41,7 +44,7 @@ def configure_dispatcher(dispatcher: Dispatcher | None = None) -> None:
 
     # Rebuild the backend only when its class or options changed, so an unrelated
     # change (RAISE_ERRORS, say) keeps its connections and shared queue stores.
-    current = dispatcher.backend
+    current = cast("SiteBackend", dispatcher.backend)
     backend = None
     if type(current) is not backend_class or current.options != options:
         try:

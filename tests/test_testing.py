@@ -259,7 +259,7 @@ def test_plugin_can_be_disabled(pytester: pytest.Pytester, monkeypatch: pytest.M
     result.stdout.fnmatch_lines(["*fixture 'berrymq_messages' not found*"])
 
 
-POOL_TESTS = '''
+POOL_TESTS = """
 import pytest
 from berrymq_django import following_function, set_multiplicity, twitter
 
@@ -275,7 +275,7 @@ def test_follower_fails_on_the_pool(berrymq_dispatcher):
         twitter("boom:now")  # returns at once: the error happens on the pool
     finally:
         set_multiplicity(0)
-'''
+"""
 
 
 def test_marker_fails_a_test_whose_follower_failed_on_the_pool(

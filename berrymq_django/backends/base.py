@@ -30,9 +30,9 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from ..core.contracts import Backend
-from ..rpc.connections import Connection, ConnectionQueue, ConnectionState
+from ..rpc.connections import ConnectionState
 
-__all__ = ["ConnectionStateShortcuts", "SiteBackend"]
+__all__ = ["SiteBackend"]
 
 
 class SiteBackend(Backend, Protocol):
@@ -45,41 +45,3 @@ class SiteBackend(Backend, Protocol):
     def connection_state(self) -> ConnectionState:
         """Where the JSON-RPC endpoint and the peer links keep their session state."""
         ...
-
-
-class ConnectionStateShortcuts:
-    """Answer the ConnectionState calls on the backend itself, from ``connection_state``.
-
-    For callers that still reach the session state through the dispatcher's
-    backend; new code takes ``backend.connection_state``.
-    """
-
-    connection_state: ConnectionState
-
-    def accept_uid(self, uid: str, window: float) -> bool:
-        """See ConnectionState.accept_uid."""
-        return self.connection_state.accept_uid(uid, window)
-
-    def accept_uids(self, uids: list[str], window: float) -> dict[str, bool]:
-        """See ConnectionState.accept_uids."""
-        return self.connection_state.accept_uids(uids, window)
-
-    def open_connection(self, connection: Connection) -> None:
-        """See ConnectionState.open_connection."""
-        self.connection_state.open_connection(connection)
-
-    def get_connection(self, token: str) -> Connection | None:
-        """See ConnectionState.get_connection."""
-        return self.connection_state.get_connection(token)
-
-    def close_connection(self, token: str) -> bool:
-        """See ConnectionState.close_connection."""
-        return self.connection_state.close_connection(token)
-
-    def connection_queue(self, connection: Connection) -> ConnectionQueue:
-        """See ConnectionState.connection_queue."""
-        return self.connection_state.connection_queue(connection)
-
-    def connections(self) -> list[Connection]:
-        """See ConnectionState.connections."""
-        return self.connection_state.connections()

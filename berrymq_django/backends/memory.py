@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..core.local import LocalBackend
-from .base import ConnectionStateShortcuts
 from .memory_state import MemoryConnectionState, QueueSubscriptions
 
 if TYPE_CHECKING:
@@ -20,7 +19,7 @@ if TYPE_CHECKING:
 __all__ = ["MemoryBackend"]
 
 
-class MemoryBackend(ConnectionStateShortcuts, LocalBackend):
+class MemoryBackend(LocalBackend):
     """Keep every message, shared queue and JSON-RPC connection in this process.
 
     Takes no options: any is a TypeError naming it.

@@ -17,6 +17,7 @@ from typing import Any
 from ..core.identifier import parse_identifier
 from ..core.message import Message
 from ..core.store import Empty
+from ..core.version import __version__
 from .connections import Connection, Style, new_token
 from .context import CallContext, Limits
 from .params import Param, Registry, openrpc_document
@@ -407,6 +408,4 @@ def discover(context: CallContext) -> dict[str, Any]:
 
 def discover_document() -> dict[str, Any]:
     """Return the OpenRPC 1.2 document of every procedure."""
-    from .. import __version__
-
     return openrpc_document(PROCEDURES.values(), __version__)

@@ -96,7 +96,7 @@ def test_connect_oneway_and_send_message(site: Site):
     assert got[0]["origin"] == got[1]["origin"] == twitter("_x:y").origin
     assert [m.id for m in mine] == ["order:created", "_x:y"]  # not log:line
     # The site holds the messages before its answer reaches the link, which counts them then.
-    assert wait(lambda: link.status()["sent"] == 2), link.status()
+    eventually(lambda: link.status()["sent"] == 2, what="the link to count both messages sent")
 
     assert close_connection(site.rpc_url) == 1
     assert site.connections(TESTER_KEY) == {}

@@ -35,7 +35,6 @@ from typing import TYPE_CHECKING, Any
 
 from ...core.lifecycle import lifecycle
 from ...core.store import QueueStore
-from ..base import ConnectionStateShortcuts
 from .client import BackendClosed, RedisUnavailable, SharedClient
 from .options import DEFAULT_OPTIONS, read_options, redacted
 from .shared import RedisSharedStore, SharedQueues
@@ -55,7 +54,7 @@ __all__ = ["DEFAULT_OPTIONS", "BackendClosed", "RedisBackend", "RedisUnavailable
 CLOSE_WAIT = 3.0  # seconds close() gives the threads to flush and stop
 
 
-class RedisBackend(ConnectionStateShortcuts):
+class RedisBackend:
     """Carry non-local messages, shared queues and JSON-RPC state through Redis.
 
     Options (BERRYMQ["BACKEND_OPTIONS"]) are listed in DEFAULT_OPTIONS; an
