@@ -313,6 +313,7 @@ BAD_SETTINGS: list[tuple[dict[str, Any], str, list[str]]] = [
             "MAX_DEPTH",
             "MAX_IDENTIFIER_LENGTH",
             "MAX_MESSAGES_PER_CALL",
+            "MAX_INTERCONNECTS",
             "QUEUE_MAXSIZE",
         )
         for value in (0, -1, "10", 2.5, True)

@@ -267,7 +267,7 @@ def test_a_negative_timeout_exits_1_without_a_traceback(target: Site):
 def test_a_wrong_endpoint_path_is_named_with_the_status_the_site_answers(
     target: Site, command: str, argv: list[str]
 ):
-    wrong = f"{target.base}/berrymq/rcp/"
+    wrong = f"{target.base_url}/berrymq/rcp/"
     env = {**target.environ(), "BERRYMQ_API_KEY": TESTER_KEY}
     done = run([command, "--url", wrong, *argv], env)
 
