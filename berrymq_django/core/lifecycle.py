@@ -71,11 +71,21 @@ class Lifecycle:
         self._next = 0
         self._started = False
         self._stopped = False
+        self._exiting = False
 
     @property
     def started(self) -> bool:
         """Whether start() ran (and stop() did not since)."""
         return self._started
+
+    @property
+    def exiting(self) -> bool:
+        """Whether the interpreter is exiting: stopped services will not start again."""
+        return self._exiting
+
+    def _at_exit(self) -> None:
+        self._exiting = True
+        self.stop()
 
     def add(self, service: Service) -> Service:
         """Own service from now on; start it at once if the lifecycle has started."""
@@ -136,4 +146,4 @@ class Lifecycle:
 lifecycle = Lifecycle()
 
 os.register_at_fork(after_in_child=lifecycle._after_fork_in_child)
-atexit.register(lifecycle.stop)
+atexit.register(lifecycle._at_exit)

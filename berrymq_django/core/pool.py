@@ -68,9 +68,15 @@ class DeliveryPool:
             remaining = deadline - time.monotonic()
             thread.join(None if math.isinf(remaining) else max(0.0, remaining))
         if any(t.is_alive() for t in threads):
-            pending = executor._work_queue.qsize()
+            # Work items still queued, less the one wake-up item shutdown() adds,
+            # and at most one in each live thread.
+            queued = max(0, executor._work_queue.qsize() - 1)
+            running = sum(1 for t in threads if t.is_alive())
             logger.warning(
-                "berryMQ delivery pool stopped with %d message(s) still queued or running", pending
+                "berryMQ delivery pool stopped by its deadline with %d message(s) queued and "
+                "up to %d still being delivered; they go on in the background",
+                queued,
+                running,
             )
 
     def after_fork(self) -> None:

@@ -205,3 +205,34 @@ def test_a_gracefully_stopped_worker_loses_no_shared_queue_message(make_dispatch
 
     assert len(taken_first) == 30
     assert sorted(taken_first + taken_second) == list(range(150))
+
+
+def test_batches_trimmed_away_from_a_slow_process_are_counted_and_logged(
+    make_dispatcher, caplog
+):
+    # STREAM_MAXLEN keeps about that many batches (Redis trims whole nodes of 100):
+    # a process stuck in a follower while hundreds are written misses some, and says so.
+    sender = make_dispatcher(STREAM_MAXLEN=1, BATCH_SIZE=1)
+    slow = make_dispatcher()
+    release, first = threading.Event(), threading.Event()
+
+    def stuck(message: Message) -> None:
+        first.set()
+        release.wait(30)
+
+    slow.register_function("job:*", stuck)
+    sender.twitter("job:first", 0)
+    assert sender.backend.flush()
+    assert first.wait(10)
+    for i in range(1, 600):
+        sender.twitter("job:run", i)
+        if i % 50 == 0:
+            assert sender.backend.flush()  # many small batches, each its own stream entry
+    assert sender.backend.flush()
+    with caplog.at_level(logging.WARNING, logger="berrymq"):
+        release.set()
+        missed = eventually(
+            lambda: slow.backend.status()["missed_batches"], timeout=10, what="a gap to be seen"
+        )
+    assert 0 < missed < 600
+    assert "missed" in caplog.text and "STREAM_MAXLEN" in caplog.text

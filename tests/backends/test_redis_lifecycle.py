@@ -98,3 +98,37 @@ def test_a_closed_backend_leaves_the_lifecycle(site, redis_url, prefix):
     assert backend not in site.services()
     site.start()
     assert threads_of(backend) == []
+
+
+AT_EXIT_SCRIPT = """
+import atexit, sys
+
+def late():  # registered first, so it runs after berryMQ stopped its services
+    message = dispatcher.twitter("job:late", 1)
+    print("twittered", message.id, "dropped", backend.status()["dropped"], flush=True)
+
+atexit.register(late)
+
+from berrymq_django.backends.redis import RedisBackend
+from berrymq_django.core.dispatcher import Dispatcher
+
+backend = RedisBackend(URL=sys.argv[1], PREFIX=sys.argv[2])
+dispatcher = Dispatcher(backend=backend)
+assert backend.ready(10)
+"""
+
+
+def test_a_message_sent_after_the_exit_stop_is_counted_and_logged(redis_url, prefix):
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", AT_EXIT_SCRIPT, redis_url, prefix],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "twittered job:late dropped 1" in done.stdout
+    assert "'job:late' sent after the backend stopped" in done.stderr
+    assert "1 such message(s) dropped" in done.stderr

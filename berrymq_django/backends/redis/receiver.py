@@ -69,6 +69,7 @@ class StreamReceiver:
         #: Whether the thread is connected and reading.
         self.ok = False
         self.received = 0
+        self.missed = 0  # batches of other processes trimmed away before this one read them
         self.busy = threading.Lock()
         self._client_id: int | None = None
         self._position: bytes | None = None  # the last stream entry read
@@ -155,6 +156,21 @@ class StreamReceiver:
                 self._position = b"0-0"
         self._run_id = run_id
 
+    def _missed(self, sender: bytes | None, batches: int) -> None:
+        """Count and log batches another process wrote that this one never read.
+
+        The stream keeps about STREAM_MAXLEN batches: a process that falls
+        further behind (or a Redis that lost its data) skips the rest.
+        """
+        self.missed += batches
+        logger.warning(
+            "berryMQ Redis receiver missed %d batch(es) from process %s (%d in all): the "
+            "stream was trimmed past this process (STREAM_MAXLEN) or Redis lost them",
+            batches,
+            (sender or b"?").decode(errors="replace"),
+            self.missed,
+        )
+
     def _receive(self, entries: list[tuple[bytes, dict[bytes, bytes]]], own: bytes) -> None:
         inbox = self.inbox
         last_seqs = self._last_seqs
@@ -164,8 +180,12 @@ class StreamReceiver:
             if sender == own or inbox is None:
                 continue  # delivered here already, when it was twittered
             seq = int(fields.get(b"s") or 0)
-            if seq and seq <= last_seqs.get(sender, 0):
-                continue  # a batch written twice
+            last = last_seqs.get(sender)
+            if last is not None and seq:
+                if seq <= last:
+                    continue  # a batch written twice
+                if seq > last + 1:
+                    self._missed(sender, seq - last - 1)
             last_seqs[sender] = seq
             last_seqs.move_to_end(sender)
             if len(last_seqs) > MAX_SENDERS:

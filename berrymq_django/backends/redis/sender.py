@@ -108,6 +108,7 @@ class StreamSender:
         self._hold_until = 0.0
         self.published = 0
         self.dropped = 0
+        self.dropped_after_stop = 0  # of dropped: sent after the transport stopped
         self._dropped_logged = 0
         self.unencodable = 0
         self._unencodable_ids: set[str] = set()

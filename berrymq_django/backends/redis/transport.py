@@ -35,6 +35,7 @@ import weakref
 from time import monotonic
 from typing import TYPE_CHECKING, Any
 
+from ...core.lifecycle import lifecycle
 from .options import redacted
 from .receiver import StreamReceiver
 from .sender import StreamSender
@@ -149,12 +150,31 @@ class RedisTransport:
     # -- messages ------------------------------------------------------------------
 
     def publish(self, message: Message) -> None:
-        """Queue message for the other processes; never blocks, never raises for Redis."""
+        """Queue message for the other processes; never blocks, never raises for Redis.
+
+        After its backend closed, or once stopped at interpreter exit, nothing
+        will send it: the message is dropped, counted in ``dropped`` and logged.
+        (Stopped otherwise, it waits for a restart.)
+        """
         if not self.running:
-            if self.client.closed:
-                return  # a closed backend ignores what it is handed
+            if self.client.closed or (self._state == "stopped" and lifecycle.exiting):
+                self._refuse_after_stop(message)
+                return
             self.start_on_demand()
         self.sender.publish(message)
+
+    def _refuse_after_stop(self, message: Message) -> None:
+        sender = self.sender
+        sender.dropped += 1
+        if sender.dropped_after_stop == 0 or sender.dropped_after_stop % 1000 == 999:
+            logger.warning(
+                "berryMQ Redis backend: message %r sent after the backend %s; "
+                "other processes will not get it (%d such message(s) dropped)",
+                message.id,
+                "closed" if self.client.closed else "stopped",
+                sender.dropped_after_stop + 1,
+            )
+        sender.dropped_after_stop += 1
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until every published message reached Redis; return whether all did."""
@@ -192,6 +212,7 @@ class RedisTransport:
             "buffered": len(sender.buffer) + sender.unsent,
             "published": sender.published,
             "received": self.receiver.received,
+            "missed_batches": self.receiver.missed,
             "dropped": sender.dropped,
             "unencodable": sender.unencodable,
             "last_error": self.client.last_error,
