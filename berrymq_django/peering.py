@@ -281,22 +281,35 @@ def send_to(
 ) -> Message:
     """Send one message to the site at url now, over a one-way connection closed after it.
 
-    Raise ValueError for a bad or local identifier and a PeerError when the site cannot
-    be reached (PeerUnavailable), refuses the key (Unauthorized) or the message
+    ``timeout`` (seconds) bounds the whole exchange, however slowly the site
+    answers. Raise ValueError for a bad or local identifier and a PeerError
+    when the site cannot be reached or does not answer in time
+    (PeerUnavailable), refuses the key (Unauthorized) or the message
     (RemoteError). The receiving site stamps the origin ("rpc:<our key's name>").
     """
     if parse_identifier(identifier).is_local:
         raise ValueError(f"{identifier!r} is local (its name starts with '_'): it never leaves.")
     message = Message(identifier, tuple(args), dict(kwargs or {}), "")
+    deadline = time.monotonic() + timeout
+
+    def left() -> float:
+        return max(0.001, deadline - time.monotonic())
+
     with RPCClient(url, api_key, timeout=timeout) as client:
-        token = client.call("connect_oneway", max(60.0, timeout))
+        token = client.call("connect_oneway", max(60.0, timeout), timeout=left())
         try:
             client.call(
-                "send_message", token, identifier, list(args), dict(kwargs or {}), message.uid
+                "send_message",
+                token,
+                identifier,
+                list(args),
+                dict(kwargs or {}),
+                message.uid,
+                timeout=left(),
             )
         finally:
             with contextlib.suppress(PeerError):  # else it expires by itself
-                client.call("close_connection", token)
+                client.call("close_connection", token, timeout=min(left(), 2.0))
     return message
 
 

@@ -7,6 +7,9 @@
     with RemoteQueue(url, "task:*", api_key="...") as tasks:   # berryMQ's style 03
         message = tasks.get(timeout=30)
 
+A call's timeout bounds the whole call, however slowly the site answers
+(``deadline.DeadlineTransport``), unless another transport is passed in.
+
 Errors, small enough to draw:
 
     PeerError
@@ -30,6 +33,7 @@ import orjson
 from ..core.identifier import parse_identifier
 from ..core.message import Message
 from ..core.store import Empty
+from .deadline import DEADLINE, DeadlineTransport
 from .protocol import INVALID_TOKEN, TIMEOUT
 
 __all__ = [
@@ -81,7 +85,13 @@ class Unauthorized(RemoteError):
 
 
 class RPCClient:
-    """Call one JSON-RPC endpoint; thread-safe, one pooled keep-alive connection set."""
+    """Call one JSON-RPC endpoint; thread-safe, one pooled keep-alive connection set.
+
+    ``timeout`` (seconds) bounds each call from start to end: connecting,
+    sending and reading the whole answer. ``transport`` replaces the HTTP
+    transport (``httpx.MockTransport`` in tests); the default one enforces
+    the timeout as a deadline.
+    """
 
     def __init__(
         self,
@@ -92,9 +102,12 @@ class RPCClient:
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.url = url
+        self.timeout = timeout
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
+        if transport is None:
+            transport = DeadlineTransport()
         self._http = httpx.Client(headers=headers, timeout=timeout, transport=transport)
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
@@ -102,7 +115,8 @@ class RPCClient:
     def call(self, method: str, *params: Any, timeout: float | None = None) -> Any:
         """Call method with positional params; return its result or raise a PeerError.
 
-        Params orjson cannot encode (an int beyond 64 bits, say) raise its
+        ``timeout`` (default: the client's) bounds the whole call. Params
+        orjson cannot encode (an int beyond 64 bits, say) raise its
         JSONEncodeError, a TypeError: that is the caller's data, not the peer.
         """
         with self._lock:
@@ -111,9 +125,12 @@ class RPCClient:
             {"jsonrpc": "2.0", "method": method, "params": list(params), "id": request_id},
             default=str,
         )
-        wait = httpx.USE_CLIENT_DEFAULT if timeout is None else timeout
+        wait = self.timeout if timeout is None else timeout
+        deadline = time.monotonic() + wait
         try:
-            response = self._http.post(self.url, content=body, timeout=wait)
+            response = self._http.post(
+                self.url, content=body, timeout=wait, extensions={DEADLINE: deadline}
+            )
         except httpx.HTTPError as exc:
             raise PeerUnavailable(f"{self.url}: {type(exc).__name__}: {exc}") from exc
         except RuntimeError as exc:  # closed by another thread (a link stopping) meanwhile

@@ -7,8 +7,19 @@ peers that answer too slowly.
 
 from __future__ import annotations
 
+import io
+import socketserver
+import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.test import override_settings
+
+from berrymq_django.peering import send_to
+from berrymq_django.rpc.client import PeerUnavailable, RemoteQueue, RPCClient
 
 from .conftest import TESTER_KEY, SiteFactory
 from .sites import Site, key_for
@@ -144,3 +155,88 @@ def test_a_message_sent_to_one_site_of_a_mesh_reaches_each_site_once(sites: Site
         assert len({item["uid"] for item in got}) == 25, site.name
         sent = sorted(item["args"][0] for item in got if item["id"] == "order:created")
         assert sent == list(range(20)), site.name
+
+
+# -- peers that answer too slowly ---------------------------------------------------------
+
+
+class Trickler(socketserver.BaseRequestHandler):
+    """Answer any request a few bytes every 0.4 s: /headers/ trickles the status line and
+    headers, anything else sends headers at once and trickles a long body."""
+
+    def handle(self) -> None:
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = self.request.recv(65536)
+            if not chunk:
+                return
+            data += chunk
+        body = b'{"jsonrpc": "2.0", "id": 1, "result": "ok"}'.ljust(400)
+        head = f"HTTP/1.1 200 OK\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+        head = head.encode()
+        slow, fast = (head + body, b"") if b" /headers/" in data else (body, head)
+        try:
+            self.request.sendall(fast)
+            for i in range(0, len(slow), 3):
+                self.request.sendall(slow[i : i + 3])
+                time.sleep(0.4)
+        except OSError:
+            pass  # the caller gave up: as it should
+
+
+@pytest.fixture(scope="module")
+def trickler() -> Iterator[str]:
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Trickler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize("path", ["/headers/", "/body/"])
+def test_timeout_bounds_a_whole_call_to_a_peer_that_trickles(trickler: str, path: str):
+    url = trickler + path
+    for attempt in (
+        lambda: send_to(url, "order:created", [1], timeout=1.0),
+        lambda: RemoteQueue(url, "order:*", timeout=1.0),
+        lambda: RPCClient(url, timeout=1.0).call("status"),
+        lambda: RPCClient(url, timeout=10.0).call("status", timeout=1.0),
+    ):
+        started = time.monotonic()
+        with pytest.raises(PeerUnavailable, match="Timeout"):
+            attempt()
+        assert time.monotonic() - started < 1.8
+
+
+def test_a_link_to_a_peer_that_trickles_gives_up_each_call_at_its_timeout(
+    sites: SiteFactory, trickler: str
+):
+    site = sites(
+        "trickled",
+        peers={
+            "slow": {
+                "URL": f"{trickler}/body/",
+                "STYLE": "oneway",
+                "TIMEOUT": 1,
+                "MAX_BACKOFF": 0.1,
+            }
+        },
+    )
+    site.twitter("order:created", 1)
+    started = time.monotonic()
+    figures = site.wait_status(TESTER_KEY, "slow", lambda f: f["retried"] >= 3, timeout=30)
+
+    assert figures["retried"] >= 3
+    assert time.monotonic() - started < 3 * 1.3 + 2  # connect, then three tries of 1 s
+    assert "Timeout" in figures["last_error"]
+
+
+def test_the_peers_command_waits_a_bounded_time_for_a_peer_that_trickles(trickler: str):
+    peers = {"slow": {"URL": f"{trickler}/headers/", "STYLE": "oneway"}}
+    with override_settings(BERRYMQ={"PEERS": peers}):
+        started = time.monotonic()
+        with pytest.raises(CommandError, match="1 of 1 peer"):
+            call_command("berrymq_peers", "--timeout", "1", stdout=io.StringIO())
+    assert time.monotonic() - started < 1.8
