@@ -207,9 +207,7 @@ def test_a_gracefully_stopped_worker_loses_no_shared_queue_message(make_dispatch
     assert sorted(taken_first + taken_second) == list(range(150))
 
 
-def test_batches_trimmed_away_from_a_slow_process_are_counted_and_logged(
-    make_dispatcher, caplog
-):
+def test_batches_trimmed_away_from_a_slow_process_are_counted_and_logged(make_dispatcher, caplog):
     # STREAM_MAXLEN keeps about that many batches (Redis trims whole nodes of 100):
     # a process stuck in a follower while hundreds are written misses some, and says so.
     sender = make_dispatcher(STREAM_MAXLEN=1, BATCH_SIZE=1)
