@@ -41,6 +41,7 @@ from rest_framework.views import APIView, set_rollback
 from .authentication import APIKeyAuthentication, APIKeyClient
 from .conf import berrymq_settings
 from .core.api import default_dispatcher
+from .core.exceptions import BackendUnavailable
 from .peering import connection_state, peers
 from .permissions import IsBerryMQClient
 from .rpc import protocol
@@ -208,13 +209,28 @@ class RPCView(APIView):
                 "MAX_BODY_BYTES", limit, len(body), "The body size in bytes", capped=True
             )
             return HttpResponse(protocol.encode(protocol.error_response(error)), content_type=JSON)
-        answer = handle_body(
-            body,
-            context,
-            max_batch=conf.max_batch,
-            max_depth=conf.max_depth,
-            isolate=_savepoints() or nullcontext,
-        )
+        try:
+            answer = handle_body(
+                body,
+                context,
+                max_batch=conf.max_batch,
+                max_depth=conf.max_depth,
+                isolate=_savepoints() or nullcontext,
+            )
+        except BackendUnavailable as exc:
+            # Transient, unlike a method's crash (-32603): a client retries a 503.
+            logger.warning("berryMQ endpoint: the backend cannot answer now: %s", exc)
+            set_rollback()
+            error = protocol.RPCError(
+                protocol.UNAVAILABLE, f"Service unavailable: {exc}; try again later."
+            )
+            response = HttpResponse(
+                protocol.encode(protocol.error_response(error)),
+                content_type=JSON,
+                status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            )
+            response["Retry-After"] = "1"
+            return response
         if answer is None:
             return HttpResponse(status=status.HTTP_204_NO_CONTENT)
         return HttpResponse(answer, content_type=JSON)

@@ -2,6 +2,7 @@
 
     BerryMQError
      ├── ImproperlyConfiguredBackend   a backend could not be built from its options
+     ├── BackendUnavailable            the backend cannot answer now; retrying later may work
      └── FollowerFailed                a grouped follower raised (its error is the cause)
 
 queue.Empty (re-exported as berrymq_django.Empty) is raised by Queue.get();
@@ -10,7 +11,12 @@ malformed identifiers raise the built-in ValueError/TypeError.
 
 from __future__ import annotations
 
-__all__ = ["BerryMQError", "FollowerFailed", "ImproperlyConfiguredBackend"]
+__all__ = [
+    "BackendUnavailable",
+    "BerryMQError",
+    "FollowerFailed",
+    "ImproperlyConfiguredBackend",
+]
 
 
 class BerryMQError(Exception):
@@ -21,6 +27,14 @@ class ImproperlyConfiguredBackend(BerryMQError, ValueError):
     """A backend was given options it cannot work with; the message names the option.
 
     Django's glue turns it into ImproperlyConfigured; the backends stay Django-free.
+    """
+
+
+class BackendUnavailable(BerryMQError):
+    """The backend cannot answer an operation that needs it now (Redis unreachable, say).
+
+    Transient: the endpoint answers HTTP 503 with JSON-RPC error -32005, which a
+    peer link retries, rather than -32603, which it would take as a refusal.
     """
 
 

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
+from ..core.exceptions import BackendUnavailable
 from .context import CallContext
 from .methods import call
 from .protocol import (
@@ -83,6 +84,8 @@ def _answer(obj: Any, context: CallContext, isolate: Isolation) -> bytes | None:
             return None if request.is_notification else encode(result_response(request, result))
     except RPCError as error:
         return None if request.is_notification else encode(error_response(error, request))
+    except BackendUnavailable:
+        raise  # the whole request is answered "try again later" (HTTP 503)
     except Exception:
         logger.exception("berryMQ RPC method %r failed", request.method)
         crashed = RPCError(

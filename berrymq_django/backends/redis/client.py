@@ -18,7 +18,7 @@ its backend:
 
 Errors, as callers see them::
 
-    BerryMQError
+    BackendUnavailable         (core.exceptions: the endpoint answers it with HTTP 503)
      └── RedisUnavailable      Redis cannot answer an operation that needs an answer
           └── BackendClosed    the backend was closed (replaced or shut down)
 
@@ -43,7 +43,7 @@ from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
-from ...core.exceptions import BerryMQError
+from ...core.exceptions import BackendUnavailable
 from .options import RedisOptions, redacted
 
 __all__ = ["BackendClosed", "RedisUnavailable", "SharedClient"]
@@ -51,7 +51,7 @@ __all__ = ["BackendClosed", "RedisUnavailable", "SharedClient"]
 logger = logging.getLogger("berrymq")
 
 
-class RedisUnavailable(BerryMQError):
+class RedisUnavailable(BackendUnavailable):
     """Redis could not be reached for an operation that needs an answer (JSON-RPC state)."""
 
 
