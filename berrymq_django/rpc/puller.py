@@ -2,8 +2,12 @@
 
 The link opens ``connect_via_queue`` on the peer, then long-polls ``get``
 (``POLL_SECONDS`` at a time) and sends each message it gets to this site's
-dispatcher, keeping its uid: a message the peer delivers twice (after a
-lost answer) is sent here once. It relays nothing.
+dispatcher, keeping its uid, unless it started at this site (the peer's
+queue collected it from us): a site never delivers its own message twice.
+Its uid is remembered for PULL_DEDUP_SECONDS, so one reaching this site by
+two paths is sent here once. A ``get`` pops the message on the peer: a
+message whose answer is lost on the way is lost (at most once). It relays
+nothing.
 """
 
 from __future__ import annotations
@@ -76,6 +80,8 @@ class QueueLink(PeerLink):
                 self.dropped += 1
             logger.error("berryMQ peer %s sent a malformed message: %s", self.config.name, exc)
             return
+        if message.origin == self.dispatcher.node_name:
+            return  # it started here and went round through the peer: delivered here already
         if self.state.accept_uid(message.uid, PULL_DEDUP_SECONDS):
             self.dispatcher.send(message)
             self.sent += 1

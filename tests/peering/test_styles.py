@@ -163,6 +163,29 @@ def test_queue_style_pulls_the_peers_queue_into_local_followers(sites: SiteFacto
     assert (figures["style"], figures["sent"], figures["dropped"]) == ("queue", 20, 0)
 
 
+def test_a_queue_link_never_brings_back_a_message_that_started_here(sites: SiteFactory):
+    # worker sends task:* to tasks (oneway) and pulls task:* from there (queue): its own
+    # messages land in the very queue it pulls, and must not be delivered here again.
+    tasks = sites("tasks", keys={"worker": key_for("worker")}, env=_short_polls())
+    peer = {"URL": tasks.rpc_url, "API_KEY": key_for("worker")}
+    worker = sites(
+        "worker",
+        peers={
+            "tasks-in": {**peer, "STYLE": "queue", "QUEUE": "task:*", "POLL_SECONDS": 1},
+            "tasks-out": {**peer, "STYLE": "oneway", "FORWARD": ["task:*"]},
+        },
+    )
+    wait_connected(worker, "tasks-in")
+
+    worker.twitter("task:mine", 10)
+    tasks.twitter("task:theirs", 5)
+
+    assert tasks.wait_for(15) == 15  # worker's ten reached tasks (and its queue)
+    assert worker.wait_for(15, stable=1.0) == 15
+    assert args_of(worker.received(), "task:mine") == list(range(10))  # once each
+    assert args_of(worker.received(origin="tasks"), "task:theirs") == list(range(5))
+
+
 def _short_polls() -> dict[str, str]:
     return {"BERRYMQ_SITE_EXTRA": '{"MAX_POLL_SECONDS": 1}'}
 
