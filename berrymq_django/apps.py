@@ -18,7 +18,7 @@ from django.utils.module_loading import module_has_submodule
 from berrymq_django.checks import register_checks
 from berrymq_django.conf import berrymq_settings
 from berrymq_django.core.api import default_dispatcher
-from berrymq_django.core.dispatcher import Dispatcher, default_node_name
+from berrymq_django.core.dispatcher import Dispatcher
 from berrymq_django.core.exceptions import ImproperlyConfiguredBackend
 from berrymq_django.core.lifecycle import lifecycle
 from berrymq_django.model_events import connect_model_events
@@ -52,16 +52,19 @@ def configure_dispatcher(dispatcher: Dispatcher | None = None) -> None:
         except ImproperlyConfiguredBackend as exc:
             raise ImproperlyConfigured(f"BERRYMQ setting 'BACKEND_OPTIONS': {exc}") from exc
         except TypeError as exc:
+            # The options themselves are not shown: they may hold a password.
             raise ImproperlyConfigured(
-                f"BERRYMQ setting 'BACKEND_OPTIONS' {options!r} does not suit "
+                f"BERRYMQ setting 'BACKEND_OPTIONS' does not suit "
                 f"{backend_class.__qualname__}: {exc}"
             ) from exc
 
     dispatcher.configure(
-        node_name=berrymq_settings.NODE_NAME or default_node_name(),
+        node_name=berrymq_settings.NODE_NAME,
         backend=backend,
         raise_errors=bool(berrymq_settings.RAISE_ERRORS),
     )
+    if not berrymq_settings.NODE_NAME:
+        dispatcher.use_default_node_name()  # "<host>-<pid>", anew in each forked worker
     if dispatcher.multiplicity != berrymq_settings.MULTIPLICITY:
         dispatcher.set_multiplicity(berrymq_settings.MULTIPLICITY)
 

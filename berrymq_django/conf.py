@@ -239,9 +239,10 @@ def perform_import(value: Any, key: str) -> Any:
     if isinstance(value, str):
         try:
             imported = import_string(value)
-        except ImportError as exc:
+        except Exception as exc:  # ImportError, or whatever the module raised importing
             raise ImproperlyConfigured(
-                f"Could not import {value!r} for BERRYMQ setting {key!r}: {exc}"
+                f"Could not import {value!r} for BERRYMQ setting {key!r}: "
+                f"{type(exc).__name__}: {exc}"
             ) from exc
     _check_kind(key, value, imported)
     return imported

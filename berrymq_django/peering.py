@@ -134,9 +134,19 @@ def _peer_config(name: str, options: Any) -> PeerConfig:
         )
     fields = {_OPTION_FIELDS[key]: value for key, value in options.items()}
     api_key = fields.get("api_key")
-    if api_key is not None and not (isinstance(api_key, str) and api_key):
+    if api_key is not None and not (
+        isinstance(api_key, str)
+        and api_key
+        and api_key.isascii()
+        and api_key.isprintable()
+        and not any(c.isspace() for c in api_key)
+    ):
+        # The key travels in an HTTP header: printable ASCII without spaces. The value
+        # itself is never echoed, it is a secret.
+        got = "a string that is not" if isinstance(api_key, str) else repr(api_key)
         raise ImproperlyConfigured(
-            f"{where}['API_KEY'] must be the key string the peer knows us by, not {api_key!r}."
+            f"{where}['API_KEY'] must be the key string the peer knows us by: printable "
+            f"ASCII without spaces, not {got}."
         )
     url = fields.get("url")
     if not isinstance(url, str) or not url.startswith(("http://", "https://")):

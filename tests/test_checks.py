@@ -327,6 +327,10 @@ BAD_SETTINGS: list[tuple[dict[str, Any], str, list[str]]] = [
     ({"SELF_URL": "http://"}, E003, ["'SELF_URL'", "'http://'"]),
     ({"PEERS": ["site-b"]}, E003, ["'PEERS'", "a list"]),
     ({"PEERS": {"site-b": {**PEER, "API_KEY": 5}}}, E005, ["['site-b']['API_KEY']", "5"]),
+    # The key goes in a header: a non-ASCII or space-bearing one is named, never echoed.
+    ({"PEERS": {"site-b": {**PEER, "API_KEY": "key with é"}}}, E005, ["['API_KEY']", "ASCII"]),
+    ({"PEERS": {"site-b": {**PEER, "API_KEY": "k" * 32 + "\n"}}}, E005, ["['API_KEY']"]),
+    ({"BACKEND": "tests.testapp.broken_backend.Backend"}, E004, ["'BACKEND'", "RuntimeError"]),
     ({"PEERS": {"site-b": {**PEER, "STYLE": "interconnect"}}}, E010, ["['site-b']", "SELF_URL"]),
 ]
 

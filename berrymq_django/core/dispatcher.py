@@ -16,10 +16,8 @@ waiting for the delivery; everywhere else (the pool, messages from other
 processes, raise_errors off) it is logged and counted in ``error_count``,
 and the next follower runs.
 
-Routing is decided once per identifier, not once per send: the first send
-of an identifier builds a Route and caches it; any subscribe or unsubscribe
-drops the cache. The hot path is one dict lookup, one Message, and a loop of
-plain calls.
+Routing is decided once per identifier (a cached Route, dropped by any
+subscribe): the hot path is one dict lookup, one Message, a loop of calls.
 
 Thread safety: one lock, ``self._lock``, guards the registry, the shared
 queue table, the relays and writes of ``self._routes``. twitter() reads
@@ -27,9 +25,7 @@ queue table, the relays and writes of ``self._routes``. twitter() reads
 mutate entries, so a reader always sees a complete Route. No follower code
 and no backend I/O ever runs under the lock. A fork takes the lock first,
 so the child never inherits it held.
-
-Weak references (method followers, queues) are cleaned up lazily: their
-callback only sets ``self._dead``, and the next send or subscribe sweeps.
+Weak references are swept lazily (see ``Registrations``).
 """
 
 from __future__ import annotations
@@ -114,6 +110,10 @@ class Dispatcher(Registrations):
                 joins = [(g, Identifier(p)) for g, p in self._members]
             for group, pattern in joins:  # the new backend learns this process's groups
                 self._join_group(group, pattern)
+
+    def use_default_node_name(self) -> None:
+        """Name this node "<hostname>-<pid>", anew in each forked child (no NODE_NAME)."""
+        self.node_name, self._named = default_node_name(), False
 
     def set_multiplicity(self, n: int) -> None:
         """Deliver on a pool of n threads (twitter returns at once); 0: deliver in the caller.

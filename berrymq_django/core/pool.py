@@ -63,7 +63,10 @@ class DeliveryPool:
         if executor is None:
             return
         executor.shutdown(wait=False)
-        threads = list(getattr(executor, "_threads", ()))
+        # A follower on this pool may change the multiplicity: never join ourselves.
+        threads = [
+            t for t in getattr(executor, "_threads", ()) if t is not threading.current_thread()
+        ]
         for thread in threads:
             remaining = deadline - time.monotonic()
             thread.join(None if math.isinf(remaining) else max(0.0, remaining))

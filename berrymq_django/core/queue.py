@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from types import TracebackType
 from typing import TYPE_CHECKING
 
@@ -56,7 +57,10 @@ class Queue:
         """Remove and return the oldest message; wait for one if block (up to timeout).
 
         Raise Empty when none arrives in time, or at once when the queue is closed and drained.
+        timeout is seconds (None or infinity: no limit); TypeError or ValueError name a
+        timeout that is not a number of 0 or more.
         """
+        timeout = checked_timeout(timeout)
         if self._closed and self.shared and not self._store.closed:
             raise Empty  # what is buffered belongs to the queues still open
         return self._store.get(block and not self._closed, timeout, self)
@@ -75,6 +79,7 @@ class Queue:
 
     async def aget(self, timeout: float | None = None) -> Message:
         """Wait without blocking the event loop; cancelling loses no message."""
+        timeout = checked_timeout(timeout)
         if self._closed:
             return self.get(block=False)
         return await self._store.aget(timeout, self)
@@ -153,3 +158,21 @@ class Queue:
         state = " closed" if self._closed else ""
         shared = " shared" if self.shared else ""
         return f"<Queue {self.identifier}{shared}{state} qsize={self.qsize()}>"
+
+
+def checked_timeout(timeout: object) -> float | None:
+    """Return a get() timeout in seconds, None for no limit; raise naming a bad one."""
+    if timeout is None:
+        return None
+    if not isinstance(timeout, int | float) or isinstance(timeout, bool):
+        raise TypeError(
+            f"'timeout' must be a number of seconds or None, not {type(timeout).__name__} "
+            f"({timeout!r})."
+        )
+    if math.isnan(timeout) or timeout < 0:
+        raise ValueError(f"'timeout' must be a non-negative number, not {timeout!r}.")
+    return None if math.isinf(timeout) or timeout > _LONGEST_WAIT else float(timeout)
+
+
+# Waits past this many seconds overflow the platform's clock; they mean "no limit".
+_LONGEST_WAIT = 100 * 365 * 24 * 3600.0

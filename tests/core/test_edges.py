@@ -306,3 +306,58 @@ async def test_atwitter_runs_sync_and_async_followers_in_order_with_errors_conta
     await dispatcher.atwitter("a:b")
     assert order == ["sync", "async"]
     assert dispatcher.error_count == 1
+
+
+# -- bad waits and re-entrant pool changes --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("timeout", "error"), [(float("nan"), ValueError), (-1, ValueError), ("1", TypeError)]
+)
+def test_a_bad_get_timeout_is_refused_naming_it(timeout, error):
+    from berrymq_django.core.queue import Queue
+
+    queue = Queue("a:b", dispatcher=Dispatcher())
+    with pytest.raises(error, match="timeout"):
+        queue.get(timeout=timeout)
+
+
+@pytest.mark.parametrize("timeout", [float("inf"), 1e300])
+def test_an_endless_get_timeout_waits_without_overflowing(timeout):
+    from berrymq_django.core.queue import Queue
+
+    dispatcher = Dispatcher()
+    queue = Queue("a:b", dispatcher=dispatcher)
+    threading.Timer(0.05, dispatcher.twitter, ("a:b",)).start()
+    assert queue.get(timeout=timeout).id == "a:b"
+
+
+def test_a_follower_on_the_pool_may_change_the_multiplicity():
+    dispatcher = Dispatcher(raise_errors=True)
+    done = threading.Event()
+
+    def switch_off(message: Message) -> None:
+        dispatcher.set_multiplicity(0)
+        done.set()
+
+    dispatcher.register_function("a:b", switch_off)
+    dispatcher.set_multiplicity(2)
+    dispatcher.twitter("a:b")
+    assert done.wait(DEADLINE)
+    assert dispatcher.multiplicity == 0
+    assert dispatcher.error_count == 0
+
+
+@needs_fork
+def test_a_default_node_name_set_again_follows_the_pid_after_fork():
+    dispatcher = Dispatcher(node_name="configured")
+    dispatcher.use_default_node_name()
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        os.write(write, dispatcher.node_name.encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    with os.fdopen(read) as pipe:
+        assert pipe.read().endswith(f"-{pid}")

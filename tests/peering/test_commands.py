@@ -214,17 +214,28 @@ def test_tail_gives_up_when_the_site_stays_away_past_its_timeout(sites: SiteFact
     [
         (
             ["berrymq_tail", "--timeout", "-1"],
-            "--timeout must be a positive number of seconds, not -1.",
+            "--timeout must be a positive number of seconds, at most 31536000 (a year), not -1.",
         ),
         (
             ["berrymq_tail", "--timeout", "0"],
-            "--timeout must be a positive number of seconds, not 0.",
+            "--timeout must be a positive number of seconds, at most 31536000 (a year), not 0.",
         ),
         (
             ["berrymq_tail", "--timeout", "nan"],
-            "--timeout must be a positive number of seconds, not nan.",
+            "--timeout must be a positive number of seconds, at most 31536000 (a year), not nan.",
         ),
-        (["berrymq_tail", "--ttl", "-5"], "--ttl must be a positive number of seconds, not -5."),
+        (
+            ["berrymq_tail", "--ttl", "-5"],
+            "--ttl must be a positive number of seconds, at most 31536000 (a year), not -5.",
+        ),
+        (
+            ["berrymq_tail", "--timeout", "1e10"],
+            "--timeout must be a positive number of seconds, at most 31536000 (a year), not 1e+10.",
+        ),
+        (
+            ["berrymq_peers", "--timeout", "1e308"],
+            "--timeout must be a positive number of seconds, at most 31536000 (a year), not 1e+308.",
+        ),
         (["berrymq_tail", "--count", "0"], "--count must be 1 or more, not 0."),
         (["berrymq_tail", "--count", "-3"], "--count must be 1 or more, not -3."),
         (
@@ -233,7 +244,7 @@ def test_tail_gives_up_when_the_site_stays_away_past_its_timeout(sites: SiteFact
         ),
         (
             ["berrymq_peers", "--timeout", "-1"],
-            "--timeout must be a positive number of seconds, not -1.",
+            "--timeout must be a positive number of seconds, at most 31536000 (a year), not -1.",
         ),
         (
             ["berrymq_peers", "--url", "ftp://x/"],

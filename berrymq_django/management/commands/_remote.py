@@ -63,12 +63,19 @@ def api_key(key: str | None) -> str | None:
     return key or os.environ.get(KEY_ENV) or None
 
 
+#: The longest wait an option may ask for: longer ones overflow the platform's clock.
+MAX_SECONDS = 365 * 24 * 3600.0
+
+
 def positive_seconds(value: Any, option: str) -> float | None:
     """Return value (None stays None) if it is a positive, finite number; else a CommandError."""
     if value is None:
         return None
-    if not _positive(value) or not math.isfinite(value):
-        raise CommandError(f"{option} must be a positive number of seconds, not {_shown(value)}.")
+    if not _positive(value) or not math.isfinite(value) or value > MAX_SECONDS:
+        raise CommandError(
+            f"{option} must be a positive number of seconds, at most {MAX_SECONDS:.0f} "
+            f"(a year), not {_shown(value)}."
+        )
     return float(value)
 
 
