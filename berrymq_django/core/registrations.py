@@ -90,7 +90,8 @@ class Registrations:
             route = self._routes.get(identifier)
             if route is None:
                 subs = self._registry.matching(ident)
-                if self._distributes_groups():
+                if self._distributes_groups() and not ident.is_local:
+                    # A local message never leaves this process: its members run here.
                     subs = tuple(s for s in subs if s.group is None)
                 forward = self._forwarding() and not ident.is_local
                 route = Route(subs, forward)

@@ -186,3 +186,16 @@ def test_failed_carries_the_group_and_identifier():
     error = FollowerFailed("stock", "order:created", ValueError("x"))
     assert (error.group, error.identifier) == ("stock", "order:created")
     assert "stock" in str(error) and "order:created" in str(error)
+
+
+def test_a_local_message_runs_grouped_followers_here_even_when_the_transport_distributes():
+    """A "_name" message never leaves the process: no other process could run its group."""
+    backend = GroupingBackend()
+    dispatcher = Dispatcher(backend=backend)
+    grouped = Recorder()
+    dispatcher.register_function("*:tick", grouped.fn, group="clock")
+    dispatcher.twitter("_timer:tick")
+    assert grouped.count == 1
+    assert backend.published == []
+    dispatcher.twitter("timer:tick")  # non-local: the transport runs it, in one process
+    assert grouped.count == 1
