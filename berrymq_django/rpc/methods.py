@@ -569,6 +569,7 @@ def status(context: CallContext) -> dict[str, Any]:
         "connections": sum(styles.values()),
         "connections_by_style": styles,
         "follower_errors": dispatcher.error_count,
+        "groups": dispatcher.groups(),
     }
     report["backend_status"] = backend.status()
     report["peers"] = peers_for(dispatcher).status()
