@@ -75,7 +75,7 @@ DEFAULTS: dict[str, Any] = {
     # in all, messages a group's stream keeps for its members, dead letters kept per group.
     "GROUP_CLAIM_SECONDS": 30.0,
     "GROUP_MAX_ATTEMPTS": 3,
-    "GROUP_MAXLEN": 100_000,
+    "GROUP_MAXLEN": 1_000_000,
     "GROUP_DEAD_LETTERS": 10_000,
 }
 

@@ -107,7 +107,7 @@ class GroupPolicy:
 
     claim_seconds: float = 30.0
     max_attempts: int = 3
-    maxlen: int = 100_000
+    maxlen: int = 1_000_000
     dead_letters: int = 10_000
 
 

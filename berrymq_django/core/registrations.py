@@ -100,6 +100,20 @@ class Registrations:
                 self._routes[identifier] = route
             return route
 
+    def wants(self, identifier: str) -> bool:
+        """Return whether a message of identifier from elsewhere would reach anything here.
+
+        A transport may skip decoding the messages nobody here wants; a
+        malformed identifier is not wanted. Routes are cached: this costs one
+        dict lookup once an identifier was seen.
+        """
+        if self._dead:
+            self._sweep()
+        try:
+            return bool(self._lookup(identifier).subscriptions)
+        except (TypeError, ValueError):
+            return False
+
     def _invalidate(self) -> None:
         """Drop every cached route; the caller holds self._lock."""
         self._routes = {}

@@ -3,9 +3,11 @@
 The group reader runs the followers; the ledger records the outcome, in
 scripts that do each step atomically (``group_scripts``):
 
-    handled             acknowledged with the next batch (ACKNOWLEDGE: XACK and
-                        XDEL together, the uid going into the group's window
-                        when another member had claimed the entry meanwhile)
+    handled             acknowledged with the next batch (XACK; for a batch held
+                        over half a claim time, the uid goes into the group's
+                        window when another member had claimed the entry
+                        meanwhile: ACKNOWLEDGE), and trimmed from the stream
+                        after every TRIM_EVERY acknowledgements (TRIM_ACKED)
     failed              counted by Redis across processes (XPENDING's delivery
                         count); below GROUP_MAX_ATTEMPTS tried again after a
                         backoff that doubles, else kept as a dead letter with
@@ -27,7 +29,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..base import GroupPolicy
-from .group_scripts import ACKNOWLEDGE, DEAD_LETTER, LEAVE_STREAM, PRUNE_CONSUMERS
+from .group_scripts import (
+    ACKNOWLEDGE,
+    DEAD_LETTER,
+    LEAVE_STREAM,
+    PRUNE_CONSUMERS,
+    TRIM_ACKED,
+)
 from .wire import CONSUMER_GROUP, encode, milliseconds, window_uid
 
 if TYPE_CHECKING:
@@ -45,6 +53,7 @@ logger = logging.getLogger("berrymq")
 RETRY_FIRST = 0.25  # seconds before the second attempt; doubled each time after
 MAX_ERROR_TEXT = 8_000  # characters of the last error kept with a dead letter
 MIN_WINDOW = 60.0  # seconds a uid stays in a window, at least
+TRIM_EVERY = 5_000  # acknowledgements per stream between trims (and every claim pass)
 
 
 @dataclass(order=True, slots=True)
@@ -70,6 +79,10 @@ class GroupLedger:
         """Forget every entry and counter (a new process, after a fork)."""
         self._scripts: dict[str, Any] = {}
         self._acks: dict[GroupStream, list[tuple[bytes, str]]] = {}
+        # Per stream, when the oldest entry waiting for its acknowledgement was read.
+        self._read_at: dict[GroupStream, float] = {}
+        self._untrimmed: dict[GroupStream, int] = {}
+        self._flight: dict[GroupStream, list[tuple[bytes, str]]] = {}
         self.retries: list[Retry] = []
         self.handled = self.failures = self.retried = self.dead_lettered = 0
         self.claimed = self.skipped = self.declined = 0
@@ -78,36 +91,77 @@ class GroupLedger:
         """Run the scripts on client (the reader's connection)."""
         self._scripts = {
             source: client.register_script(source)
-            for source in (ACKNOWLEDGE, DEAD_LETTER, LEAVE_STREAM, PRUNE_CONSUMERS)
+            for source in (ACKNOWLEDGE, DEAD_LETTER, LEAVE_STREAM, PRUNE_CONSUMERS, TRIM_ACKED)
         }
 
     # -- handled -------------------------------------------------------------------
 
-    def done(self, stream: GroupStream, entry_id: bytes, uid: str) -> None:
-        """Note an entry to acknowledge with the next batch."""
-        self._acks.setdefault(stream, []).append((entry_id, uid))
+    def done(self, stream: GroupStream, handled: list[tuple[bytes, str]], read_at: float) -> None:
+        """Note entries handled, (entry id, uid), read at the monotonic time read_at, to
+        acknowledge with the next batch."""
+        if not handled:
+            return
+        acks = self._acks.setdefault(stream, [])
+        if not acks or read_at < self._read_at[stream]:
+            self._read_at[stream] = read_at
+        acks += handled
 
     @property
     def waiting(self) -> int:
         """Entries handled and not acknowledged yet."""
-        return sum(map(len, self._acks.values()))
+        return sum(map(len, self._acks.values())) + sum(map(len, self._flight.values()))
 
     def acknowledge(self, client: redis.Redis) -> None:
-        """Acknowledge what was handled, one script call per stream; kept on failure."""
+        """Acknowledge what was handled now; what fails stays to acknowledge."""
+        pipe = client.pipeline(transaction=False)
+        if self.queue(pipe):
+            self.sent(pipe)
+
+    def queue(self, pipe: redis.client.Pipeline) -> bool:
+        """Put the acknowledgements of what was handled on pipe; return whether any.
+
+        Run the pipe with ``sent(pipe)``, which keeps them on failure.
+        """
         window_ms = milliseconds(max(MIN_WINDOW, 4 * self.policy.claim_seconds))
+        fresh_since = time.monotonic() - self.policy.claim_seconds / 2
         for stream, acks in self._acks.items():
             if not acks:
                 continue
-            args: list[Any] = [
-                CONSUMER_GROUP,
-                self.client.token,
-                self.keys.group_window(stream.group),
-                window_ms,
-            ]
-            for entry_id, uid in acks:
-                args += (entry_id, window_uid(uid))
-            self._scripts[ACKNOWLEDGE](keys=[stream.key], args=args, client=client)
+            self._flight.setdefault(stream, []).extend(acks)
+            untrimmed = self._untrimmed[stream] = self._untrimmed.get(stream, 0) + len(acks)
+            if self._read_at[stream] > fresh_since:
+                pipe.xack(stream.key, CONSUMER_GROUP, *(entry_id for entry_id, _ in acks))
+            else:
+                args: list[Any] = [
+                    CONSUMER_GROUP,
+                    self.client.token,
+                    self.keys.group_window(stream.group),
+                    window_ms,
+                ]
+                for entry_id, uid in acks:
+                    args += (entry_id, window_uid(uid))
+                self._scripts[ACKNOWLEDGE](keys=[stream.key], args=args, client=pipe)
             acks.clear()
+            if untrimmed >= TRIM_EVERY:
+                self.trim(pipe, stream)
+        return bool(self._flight)
+
+    def sent(self, pipe: redis.client.Pipeline) -> list[Any]:
+        """Run pipe; forget the acknowledgements it carried, or keep them if it fails."""
+        try:
+            answers: list[Any] = pipe.execute()
+        except BaseException:
+            for stream, acks in self._flight.items():
+                self._acks.setdefault(stream, [])[:0] = acks
+            self._flight = {}
+            raise
+        self._flight = {}
+        return answers
+
+    def trim(self, client: redis.Redis | redis.client.Pipeline, stream: GroupStream) -> None:
+        """Trim from stream what its members acknowledged."""
+        self._untrimmed[stream] = 0
+        self._scripts[TRIM_ACKED](keys=[stream.key], args=[CONSUMER_GROUP], client=client)
 
     def not_done(
         self, client: redis.Redis, stream: GroupStream, messages: list[tuple[bytes, Message]]
@@ -120,12 +174,14 @@ class GroupLedger:
         for _, message in messages:
             pipe.exists(prefix + window_uid(message.uid))
         todo = []
+        seen = []
         for (entry_id, message), done in zip(messages, pipe.execute(), strict=True):
             if done:
-                self.done(stream, entry_id, message.uid)
-                self.skipped += 1
+                seen.append((entry_id, message.uid))
             else:
                 todo.append((entry_id, message))
+        self.done(stream, seen, time.monotonic())
+        self.skipped += len(seen)
         return todo
 
     # -- failed --------------------------------------------------------------------
@@ -247,11 +303,27 @@ class GroupLedger:
                 keys=[stream.key], args=[CONSUMER_GROUP, self.client.token, 0], client=client
             )
 
-    def prune(self, pipe: redis.client.Pipeline, stream: GroupStream, idle_ms: int) -> None:
-        """Queue on pipe the removal of stream's idle consumers that hold nothing."""
-        self._scripts[PRUNE_CONSUMERS](
-            keys=[stream.key], args=[CONSUMER_GROUP, idle_ms, self.client.token], client=pipe
-        )
+    def tidy(
+        self, client: redis.Redis, streams: list[GroupStream], idle: float
+    ) -> dict[str, dict[str, int]]:
+        """Remove the consumers idle for idle seconds that hold nothing (ended processes);
+        return each group's dead letters and dropped messages, for status()."""
+        groups = sorted({s.group for s in streams})
+        pipe = client.pipeline(transaction=False)
+        for stream in streams:
+            self._scripts[PRUNE_CONSUMERS](
+                keys=[stream.key],
+                args=[CONSUMER_GROUP, milliseconds(idle), self.client.token],
+                client=pipe,
+            )
+        for group in groups:
+            pipe.xlen(self.keys.dead(group))
+            pipe.hget(self.keys.group_dropped, group)
+        answers = pipe.execute()[len(streams) :]
+        return {
+            group: {"dead_letters": int(dead or 0), "dropped": int(dropped or 0)}
+            for group, dead, dropped in zip(groups, answers[::2], answers[1::2], strict=True)
+        }
 
     def counters(self) -> dict[str, int]:
         """Return what this process did with grouped messages since it started."""

@@ -131,7 +131,7 @@ class GroupReader:
                 if streams:
                     self._read(client, streams)
                 else:
-                    self._idle()
+                    self._idle(client)
             except BackendClosed:
                 break
             except ResponseError as exc:
@@ -163,6 +163,8 @@ class GroupReader:
         )
         try:
             self._client_id = int(client.client_id())
+            # Entries as Redis gives them, [id, [b"m", json]]: no dict made per entry.
+            client.set_response_callback("XREADGROUP", _as_read)
             self.ledger.use(client)
             self.routes.create_consumer_groups(client, streams)
         except BaseException:
@@ -171,31 +173,40 @@ class GroupReader:
         self.ok = True
         return client
 
-    def _idle(self) -> None:
-        """No group here any more: wait for a join."""
+    def _idle(self, client: redis.Redis) -> None:
+        """No group here any more: acknowledge what is left, wait for a join."""
+        if self.ledger.waiting:
+            with self.busy:
+                self.ledger.acknowledge(client)
         self.ok, self._reading = True, frozenset()
         self.wake.wait(READ_BLOCK_MS / 1000)
         self.wake.clear()
 
     def _read(self, client: redis.Redis, streams: list[GroupStream]) -> None:
+        """Acknowledge what the last read ran and read on, in one round trip."""
         self._reading = frozenset(s.key for s in streams)
         self.ok = True
-        response: Any = client.xreadgroup(
+        pipe = client.pipeline(transaction=False)
+        with self.busy:
+            self.ledger.queue(pipe)
+        pipe.xreadgroup(
             CONSUMER_GROUP,
             self.client.token,
             dict.fromkeys(self._reading, ">"),
             count=READ_COUNT,
             block=self._block_ms(),
         )
+        asked = monotonic()  # no later than Redis delivered what it answers
+        response: Any = self.ledger.sent(pipe)[-1]
         if not response:
             return
         by_key = {s.key: s for s in streams}
         with self.busy:
-            for key, entries in response:
+            # {stream: entries} in RESP3, [[stream, entries], ...] in RESP2
+            for key, entries in response.items() if isinstance(response, dict) else response:
                 stream = by_key.get(key.decode() if isinstance(key, bytes) else key)
                 if stream is not None:  # else left meanwhile: another member claims them
-                    self._handle(client, stream, entries)
-            self.ledger.acknowledge(client)
+                    self._handle(client, stream, entries, asked)
 
     def _block_ms(self) -> int:
         wait = min(READ_BLOCK_MS / 1000, self._next_claim - monotonic())
@@ -220,62 +231,74 @@ class GroupReader:
     # -- running entries -----------------------------------------------------------
 
     def _handle(
-        self, client: redis.Redis, stream: GroupStream, entries: list[Entry], claimed: bool = False
+        self,
+        client: redis.Redis,
+        stream: GroupStream,
+        entries: list[Entry],
+        read_at: float,
+        claimed: bool = False,
     ) -> None:
-        """Run the members of stream's group on each entry; record each outcome."""
+        """Run the members of stream's group on entries read at read_at; record each outcome."""
         ledger = self.ledger
-        messages = self._decode(stream, entries)
+        messages = self._decode(stream, entries, read_at)
         if claimed:
             messages = ledger.not_done(client, stream, messages)
-        inbox = self.inbox
-        kept_at = monotonic()
+        inbox, group, stop = self.inbox, stream.group, self._stop
+        keep_every = ledger.policy.claim_seconds / 2
+        kept_at = read_at
+        done: list[tuple[bytes, str]] = []
         declined: list[bytes] = []
         for index, (entry_id, message) in enumerate(messages):
             now = monotonic()
-            if inbox is None or (self._stop.is_set() and now >= self.stop_by):
+            if inbox is None or (stop.is_set() and now >= self.stop_by):
                 declined += [e for e, _ in messages[index:]]
                 break
-            if now - kept_at > ledger.policy.claim_seconds / 2:
+            if now - kept_at > keep_every:
                 ledger.keep(client, stream, [e for e, _ in messages[index:]])
                 kept_at = now
             try:
-                ran = inbox.receive_group(stream.group, message)
+                ran = inbox.receive_group(group, message)
             except FollowerFailed as exc:
                 ledger.failed(client, stream, entry_id, message, exc.error)
                 continue
             except Exception as exc:  # not a follower's error: report it, and retry
-                logger.exception("berryMQ group %r could not run %r", stream.group, message.id)
+                logger.exception("berryMQ group %r could not run %r", group, message.id)
                 ledger.failed(client, stream, entry_id, message, exc)
                 continue
             if ran:
-                ledger.done(stream, entry_id, message.uid)
-                ledger.handled += 1
+                done.append((entry_id, message.uid))
             else:  # no member here any more (it just left): for another member to claim
-                ledger.declined += 1
                 declined.append(entry_id)
                 if len(self._declined) < MAX_DECLINED:
                     self._declined.add(entry_id)
+        ledger.done(stream, done, read_at)
+        ledger.handled += len(done)
+        ledger.declined += len(declined)
         ledger.give_back(client, stream, declined)
 
-    def _decode(self, stream: GroupStream, entries: list[Entry]) -> list[tuple[bytes, Message]]:
+    def _decode(
+        self, stream: GroupStream, entries: list[Entry], read_at: float
+    ) -> list[tuple[bytes, Message]]:
         decoded = []
         for entry_id, fields in entries:
             if not fields:
                 continue  # trimmed away while pending
             try:
-                decoded.append((entry_id, decode(fields[b"m"])))
-            except (KeyError, TypeError, ValueError) as exc:
+                # A read gives the fields as read ([b"m", json]), a claim as a dict.
+                payload = fields[1] if isinstance(fields, list) else fields[b"m"]
+                decoded.append((entry_id, decode(payload)))
+            except (KeyError, IndexError, TypeError, ValueError) as exc:
                 logger.warning(
                     "berryMQ group %r skipped a malformed entry %r: %s", stream.group, entry_id, exc
                 )
-                self.ledger.done(stream, entry_id, "")
+                self.ledger.done(stream, [(entry_id, "")], read_at)
         return decoded
 
     # -- what falls due: retries, claims, tidying ----------------------------------
 
     def _due(self, client: redis.Redis, streams: list[GroupStream]) -> None:
+        """Run the retries due, claim stuck entries, tidy; the next read acknowledges."""
         ledger = self.ledger
-        ledger.acknowledge(client)  # left from before a reconnection
         now = monotonic()
         current = set(streams)
         for retry in ledger.due(now):
@@ -290,22 +313,24 @@ class GroupReader:
             )
             if entries:  # else another member took it meanwhile
                 ledger.retried += 1
-                self._handle(client, retry.stream, entries)
+                self._handle(client, retry.stream, entries, now)
         if streams and now >= self._next_claim:
             claim = ledger.policy.claim_seconds
             self._next_claim = now + min(max(claim / 4, 0.25), TIDY_EVERY)
             for stream in streams:
                 self._claim(client, stream)
+                ledger.trim(client, stream)
         if streams and now >= self._next_tidy:
             self._next_tidy = now + TIDY_EVERY
-            self._tidy(client, streams)
-        ledger.acknowledge(client)
+            idle = 2 * max(self.routes.lease, ledger.policy.claim_seconds)
+            self.counts = ledger.tidy(client, streams, idle)
 
     def _claim(self, client: redis.Redis, stream: GroupStream) -> None:
         """Take the entries held longer than GROUP_CLAIM_SECONDS by any member."""
         retrying = {r.entry_id for r in self.ledger.retries}
         start: Any = b"0-0"
         for _ in range(MAX_CLAIMS_PER_PASS):
+            asked = monotonic()
             start, entries, *_ = client.xautoclaim(
                 stream.key,
                 CONSUMER_GROUP,
@@ -321,25 +346,9 @@ class GroupReader:
                 entries = [e for e in entries if e[0] not in self._declined]
             if entries:
                 self.ledger.claimed += len(entries)
-                self._handle(client, stream, entries, claimed=True)
+                self._handle(client, stream, entries, asked, claimed=True)
             if start in (b"0-0", "0-0"):
                 return
-
-    def _tidy(self, client: redis.Redis, streams: list[GroupStream]) -> None:
-        """Remove idle consumers that hold nothing; refresh the counts status() shows."""
-        idle_ms = milliseconds(2 * max(self.routes.lease, self.ledger.policy.claim_seconds))
-        groups = sorted({s.group for s in streams})
-        pipe = client.pipeline(transaction=False)
-        for stream in streams:
-            self.ledger.prune(pipe, stream, idle_ms)
-        for group in groups:
-            pipe.xlen(self.keys.dead(group))
-            pipe.hget(self.keys.group_dropped, group)
-        answers = pipe.execute()[len(streams) :]
-        self.counts = {
-            group: {"dead_letters": int(dead or 0), "dropped": int(dropped or 0)}
-            for group, dead, dropped in zip(groups, answers[::2], answers[1::2], strict=True)
-        }
 
     def _finish(self, client: redis.Redis | None) -> None:
         """Stopping: acknowledge, give back what is left, leave the consumer groups."""
@@ -371,6 +380,10 @@ class GroupReader:
                 for group, patterns in self.routes.groups().items()
             },
         }
+
+
+def _as_read(response: Any, **options: Any) -> Any:
+    return response
 
 
 def _close_quietly(client: redis.Redis | None) -> None:

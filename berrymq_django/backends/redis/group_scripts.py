@@ -8,13 +8,21 @@ takes the consumer group name (``wire.CONSUMER_GROUP``) as ARGV[1].
 
 from __future__ import annotations
 
-from .wire import LUA_MATCHING
+from .lua import LUA_MATCHING, LUA_TRIM_ACKED
 
-__all__ = ["ACKNOWLEDGE", "DEAD_LETTER", "LEAVE_STREAM", "PRUNE_CONSUMERS", "REDELIVER"]
+__all__ = [
+    "ACKNOWLEDGE",
+    "DEAD_LETTER",
+    "LEAVE_STREAM",
+    "PRUNE_CONSUMERS",
+    "REDELIVER",
+    "TRIM_ACKED",
+]
 
-# Acknowledge and delete entries handled by this consumer. An entry another
-# member claimed meanwhile (it looked stuck) is still run by that member unless
-# it checks the window first: its uid goes into the group's uid window.
+# Acknowledge entries handled by this consumer, held long enough that another
+# member may have claimed some (they looked stuck): such a member still runs
+# them unless it checks the window first, so their uids go into the group's uid
+# window. (Entries read recently are acknowledged with a plain XACK.)
 #
 # KEYS[1] the group stream
 # ARGV[1] consumer group, ARGV[2] this consumer, ARGV[3] window key prefix,
@@ -36,7 +44,6 @@ for i = 1, n do
   end
 end
 redis.call('XACK', KEYS[1], ARGV[1], unpack(ids))
-redis.call('XDEL', KEYS[1], unpack(ids))
 return taken
 """
 
@@ -151,3 +158,10 @@ if redis.call('XLEN', KEYS[1]) == 0 then redis.call('SREM', KEYS[3], ARGV[1]) en
 return {sent, left}
 """
 )
+
+# Trim what the consumer group acknowledged (see lua.LUA_TRIM_ACKED).
+#
+# KEYS[1] the group stream
+# ARGV[1] consumer group
+# Returns the number of entries trimmed.
+TRIM_ACKED = LUA_TRIM_ACKED + "return trim_acked(KEYS[1], ARGV[1])\n"

@@ -35,10 +35,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from redis.exceptions import NoScriptError, RedisError
 
+from ..base import GroupPolicy
 from .client import BackendClosed
 from .options import redacted
 from .receiver import BACKOFF_FIRST, BACKOFF_MAX
-from .wire import PUBLISH, encode
+from .wire import CONSUMER_GROUP, PUBLISH, encode
 
 if TYPE_CHECKING:
     import redis
@@ -94,8 +95,8 @@ class StreamSender:
         self.options = options
         self.routes = tuple(routes)
         self.heartbeat = min(r.heartbeat for r in self.routes)
-        #: Grouped messages a group's stream keeps (GROUP_MAXLEN); set by configure.
-        self.group_maxlen = 100_000
+        #: Grouped messages a group's stream keeps (GROUP_MAXLEN); set by configure_groups.
+        self.group_maxlen = GroupPolicy.maxlen
         self._buffer_size = options.buffer_size
         self._reset()
 
@@ -242,6 +243,7 @@ class StreamSender:
                 batch.ids,
                 batch.payloads,
                 self.group_maxlen,
+                CONSUMER_GROUP,
             )
         results = pipe.execute(raise_on_error=False)
         if any(isinstance(r, NoScriptError) for r in results):

@@ -4,7 +4,8 @@ Every key starts with the configured prefix (``P`` below)::
 
     P:bus          stream: one entry per batch of messages from one process
                    (fields p = sender token, s = batch number, m = the messages'
-                   JSON, one per line), trimmed to about STREAM_MAXLEN entries
+                   JSON, one per line, i = their identifiers, one per line),
+                   trimmed to about STREAM_MAXLEN entries
     P:seq:<token>  the last batch number a process wrote (retries are skipped)
     P:routes       sorted set of the lists that collect messages, scored by expiry
                    (see route_member): a shared queue's entry is renewed by its
@@ -23,8 +24,9 @@ Every key starts with the configured prefix (``P`` below)::
                    stream of the grouped messages for the members of <group>
                    following <pattern>, read through the consumer group
                    CONSUMER_GROUP (one consumer per process, named by its token);
-                   an entry (field m = the message's JSON) is deleted once
-                   acknowledged, and the stream trimmed to GROUP_MAXLEN
+                   an entry (field m = the message's JSON) is trimmed away soon
+                   after it is acknowledged, and what is not acknowledged is
+                   trimmed to GROUP_MAXLEN
     P:group-dropped  hash: grouped messages dropped per group (GROUP_MAXLEN)
     P:gw:<group>:<uid>  a uid acknowledged while another member held it; expires
     P:dead:<group> stream of the group's dead letters (m, i = identifier,
@@ -46,18 +48,17 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from ...core.identifier import parse_identifier
 from ...core.message import Message
+from .lua import LUA_MATCHING, LUA_TRIM_ACKED
 
 if TYPE_CHECKING:
     from ...core.identifier import Identifier
 
 __all__ = [
-    "CLOSE_CONNECTION",
     "CONSUMER_GROUP",
     "DELETE_SHARED",
-    "LUA_MATCHING",
     "PUBLISH",
-    "TOUCH_CONNECTION",
     "Keys",
     "decode",
     "decode_batch",
@@ -177,35 +178,36 @@ def encode(message: Message) -> bytes:
 
 
 def decode(data: bytes) -> Message:
-    """Rebuild one message from encode()'s output."""
-    return Message.from_dict(orjson.loads(data))
+    """Rebuild one message from encode()'s output; raise ValueError or TypeError if malformed.
+
+    What encode() writes is rebuilt directly; anything else goes through
+    Message.from_dict's checks, which name what is wrong.
+    """
+    fields = orjson.loads(data)
+    if type(fields) is dict and len(fields) == 6:
+        text, args = fields.get("id"), fields.get("args")
+        kwargs, uid = fields.get("kwargs"), fields.get("uid")
+        origin, timestamp = fields.get("origin"), fields.get("timestamp")
+        if (
+            type(text) is str
+            and type(args) is list
+            and type(kwargs) is dict
+            and type(uid) is str
+            and type(origin) is str
+            and type(timestamp) is float
+        ):
+            parse_identifier(text)  # cached: raises for a malformed one
+            return Message(text, tuple(args), kwargs, origin, uid or None, timestamp)
+    return Message.from_dict(fields)
 
 
 def decode_batch(data: bytes) -> list[Any]:
     """Return the message dicts of one stream entry (one JSON object per line)."""
     loads = orjson.loads
-    return [loads(line) for line in data.split(b"\n")]
+    return [loads(line) for line in data.split(b"\n") if line]
 
 
 # -- Lua, run by Redis --------------------------------------------------------
-
-# Lua helpers shared by the scripts that match identifiers as the dispatcher does.
-# parse("name[@ns][:action]") -> name, ns ('' for none), action ('*' when left out);
-# matches(p, q): whether two parsed identifiers select each other ('*' on either side).
-LUA_MATCHING = r"""
-local function parse(text)
-  local head, action = string.match(text, '^([^:]*):(.*)$')
-  if not head then head, action = text, '*' end
-  local name, ns = string.match(head, '^([^@]*)@(.*)$')
-  if not name then name, ns = head, '' end
-  return name, ns, action
-end
-
-local function matches(pname, pns, paction, name, ns, action)
-  return pns == ns and (pname == name or pname == '*' or name == '*')
-    and (paction == action or paction == '*' or action == '*')
-end
-"""
 
 # Append one batch to the stream, push each message into every list whose
 # route matches it (at most once per list), and add it to one stream per
@@ -223,22 +225,25 @@ end
 # ARGV[1] sender token, ARGV[2] batch seq, ARGV[3] now (epoch seconds),
 # ARGV[4] stream maxlen, ARGV[5] key prefix with ":",
 # ARGV[6] the identifiers, ARGV[7] the messages' JSON, one per line,
-# ARGV[8] GROUP_MAXLEN
+# ARGV[8] GROUP_MAXLEN, ARGV[9] the group streams' consumer group
 # Returns {0} for a batch applied before, else {1, group, dropped, group, dropped, ...}
-# naming the groups whose streams were trimmed past GROUP_MAXLEN.
+# naming the groups whose streams held more than GROUP_MAXLEN messages not yet
+# acknowledged (acknowledged ones are trimmed first).
 PUBLISH = (
     r"""
 local seq = tonumber(ARGV[2])
 local last = tonumber(redis.call('GET', KEYS[3]) or '0')
 if seq <= last then return {0} end
 redis.call('SET', KEYS[3], ARGV[2], 'PX', 3600000)
-redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[4], '*', 'p', ARGV[1], 's', ARGV[2], 'm', ARGV[7])
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[4], '*', 'p', ARGV[1], 's', ARGV[2], 'm', ARGV[7],
+           'i', ARGV[6])
 
 local members = redis.call('ZRANGEBYSCORE', KEYS[2], ARGV[3], '+inf')
 local grouped = redis.call('ZRANGEBYSCORE', KEYS[4], ARGV[3], '+inf')
 if #members == 0 and #grouped == 0 then return {1} end
 """
     + LUA_MATCHING
+    + LUA_TRIM_ACKED
     + r"""
 -- Targets indexed by their pattern's (namespace, name, action) as the dispatcher
 -- does: a list (one target per list) or a group route (one per group and pattern).
@@ -278,24 +283,23 @@ for i = 1, #grouped do
   end
 end
 
-local streams = {}
-local function take(target, payload, chosen)
-  if target.group == nil then
-    table.insert(target.items, payload)
-  else
-    local best = chosen[target.group]
-    if best == nil or target.pattern < best then chosen[target.group] = target.pattern end
-  end
-end
-
-local payloads = string.gmatch(ARGV[7], '[^\n]+')
-for text in string.gmatch(ARGV[6], '[^\n]+') do
+-- Where a message of one identifier goes (the item lists to append it to), worked
+-- out once per identifier per batch.
+local streams, cache = {}, {}
+local function route(text)
   local name, ns, action = parse(text)
-  local payload = payloads()
-  local chosen = {}
+  local found, chosen = {}, {}
+  local function take(target)
+    if target.group == nil then
+      table.insert(found, target.items)
+    else
+      local best = chosen[target.group]
+      if best == nil or target.pattern < best then chosen[target.group] = target.pattern end
+    end
+  end
   if name == '*' or action == '*' then
     for _, p in ipairs(scan) do
-      if matches(p[1], p[2], p[3], name, ns, action) then take(p[4], payload, chosen) end
+      if matches(p[1], p[2], p[3], name, ns, action) then take(p[4]) end
     end
   else
     local prefix = ns .. '\0'
@@ -303,14 +307,29 @@ for text in string.gmatch(ARGV[6], '[^\n]+') do
                         prefix .. '*\0' .. action, prefix .. '*\0*'}) do
       local bucket = index[k]
       if bucket then
-        for _, target in ipairs(bucket) do take(target, payload, chosen) end
+        for _, target in ipairs(bucket) do take(target) end
       end
     end
   end
   for group, pattern in pairs(chosen) do
     local key = ARGV[5] .. 'g:' .. group .. ':' .. pattern
     if streams[key] == nil then streams[key] = {group = group, items = {}} end
-    table.insert(streams[key].items, payload)
+    table.insert(found, streams[key].items)
+  end
+  return found
+end
+
+local payloads = string.gmatch(ARGV[7], '[^\n]+')
+for text in string.gmatch(ARGV[6], '[^\n]+') do
+  local payload = payloads()
+  local found = cache[text]
+  if found == nil then
+    found = route(text)
+    cache[text] = found
+  end
+  for i = 1, #found do
+    local items = found[i]
+    items[#items + 1] = payload
   end
 end
 
@@ -331,6 +350,10 @@ for key, s in pairs(streams) do
   for _, payload in ipairs(s.items) do redis.call('XADD', key, '*', 'm', payload) end
   local len = redis.call('XLEN', key)
   if len > maxlen then
+    trim_acked(key, ARGV[9])
+    len = redis.call('XLEN', key)
+  end
+  if len > maxlen then
     redis.call('XTRIM', key, 'MAXLEN', maxlen)
     redis.call('HINCRBY', KEYS[5], s.group, len - maxlen)
     table.insert(result, s.group)
@@ -340,42 +363,6 @@ end
 return result
 """
 )
-
-# Return a connection's JSON and push its expiry ttl further (key, listing,
-# route and list), or nil when it expired.
-#
-# KEYS[1] connection hash, KEYS[2] conns, KEYS[3] routes
-# ARGV[1] now (epoch seconds), ARGV[2] token, ARGV[3] key prefix with ":"
-TOUCH_CONNECTION = r"""
-local v = redis.call('HMGET', KEYS[1], 'data', 'member', 'ttl', 'list')
-if not v[1] then return false end
-local ttl = tonumber(v[3])
-local expires = tonumber(ARGV[1]) + ttl / 1000
-redis.call('PEXPIRE', KEYS[1], ttl)
-redis.call('ZADD', KEYS[2], expires, ARGV[2])
-if v[2] ~= '' then
-  redis.call('ZADD', KEYS[3], expires, v[2])
-  redis.call('PEXPIRE', ARGV[3] .. v[4], ttl)
-  redis.call('PEXPIRE', ARGV[3] .. v[4] .. ':dropped', ttl)
-end
-return v[1]
-"""
-
-# Forget a connection, its route and its list; return 1 if it existed.
-#
-# KEYS[1] connection hash, KEYS[2] conns, KEYS[3] routes
-# ARGV[1] token, ARGV[2] key prefix with ":"
-CLOSE_CONNECTION = r"""
-local v = redis.call('HMGET', KEYS[1], 'member', 'list')
-redis.call('ZREM', KEYS[2], ARGV[1])
-if not v[1] then return 0 end
-if v[1] ~= '' then
-  redis.call('ZREM', KEYS[3], v[1])
-  redis.call('DEL', ARGV[2] .. v[2], ARGV[2] .. v[2] .. ':dropped')
-end
-redis.call('DEL', KEYS[1])
-return 1
-"""
 
 # Withdraw one process's route to a shared list; when no other live route
 # leads there, nobody consumes the list any more: drop it and its counter.
