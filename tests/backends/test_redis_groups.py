@@ -458,3 +458,26 @@ def test_grouped_messages_wait_while_redis_is_down_and_run_once_when_it_is_back(
     own_redis.start()  # empty: the routes and the consumer groups are made again
     eventually(handled.count, until=lambda n: n >= 20, timeout=20)
     assert handled.uids() == Counter(sent)
+
+
+def test_a_process_decodes_only_the_bus_messages_something_in_it_follows(
+    make_dispatcher, raw, caplog
+):
+    """Grouped messages still travel on the bus, for plain followers elsewhere; a process
+    without any for them does not even decode them."""
+    here = make_dispatcher()
+    got: list[Message] = []
+    here.register_function("user:*", got.append)
+    good = b'{"id":"user:created","args":[1],"kwargs":{},"uid":"u1","origin":"o","timestamp":1.5}'
+    raw.xadd(
+        here.backend.keys.stream,
+        {
+            "p": "elsewhere",
+            "s": 1,
+            "m": b"not json at all\n" + good,
+            "i": b"order:created\nuser:created",
+        },
+    )
+    eventually(lambda: [m.args for m in got], until=lambda args: args == [(1,)])
+    assert "malformed" not in caplog.text  # the unwanted line was never parsed
+    assert here.backend.status()["received"] == 2
