@@ -70,7 +70,7 @@ class Plan:
     latency_gap_s: float = 0.002
 
 
-FULL = Plan(n=200_000, n_celery=5_000, rounds=3, latency_n=1_000)
+FULL = Plan(n=100_000, n_celery=2_000, rounds=3, latency_n=1_000)
 QUICK = Plan(n=10_000, n_celery=300, rounds=1, latency_n=200)
 
 
