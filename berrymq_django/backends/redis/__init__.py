@@ -12,12 +12,14 @@ RedisBackend composes one part per concern, each in its own module::
     ├── client      SharedClient      this process's client, token, errors, closed state
     ├── transport   RedisTransport    publish/receive: sender and receiver threads
     │                                 over the stream (sender, receiver), and the
-    │                                 group reader (group_reader, group_scripts)
+    │                                 group reader (group_reader, group_ledger,
+    │                                 group_scripts)
     ├── shared      SharedQueues      shared Queues in Redis lists, their routes' lease
     ├── groups      GroupRoutes       follower groups: memberships, routes, streams
     ├── dead_letters RedisDeadLetters grouped messages that failed their last attempt
     └── connection_state              JSON-RPC connections and uids (state)
     wire: key names, the wire format and the Lua scripts every part agrees on
+    lua: Lua functions those scripts share (matching identifiers, trimming)
 
 Follower groups (``register_function(..., group="G")``): the backend
 distributes them (``distributes_groups``), so each grouped message is run by
