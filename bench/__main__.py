@@ -10,7 +10,7 @@ from time import perf_counter
 from bench.report import CaseResult, render_json, render_table
 from bench.timing import Throughput, Timing
 
-CASES = ("dispatch", "routing", "queue", "memory", "rpc", "redis", "peering")
+CASES = ("dispatch", "routing", "queue", "memory", "rpc", "redis", "groups", "peering")
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     rounds = args.rounds or plan.rounds
     try:
         import berrymq_django  # noqa: F401
-        from bench import dispatch, memory, peering, queues, redis_throughput, rpc_http
+        from bench import dispatch, groups, memory, peering, queues, redis_throughput, rpc_http
     except ImportError as exc:
         print(f"bench: cannot import berrymq_django ({exc}); is the core written?", file=sys.stderr)
         return 2
@@ -78,12 +78,24 @@ def main(argv: list[str] | None = None) -> int:
             print(f"bench: skipping redis: {reason}", file=sys.stderr, flush=True)
             skipped[case] = reason
             continue
+        if case == "groups" and (reason := groups.unavailable()):
+            print(f"bench: skipping groups: {reason}", file=sys.stderr, flush=True)
+            skipped[case] = reason
+            continue
         print(f"bench: running {case} ...", file=sys.stderr, flush=True)
         if case == "redis":
             redis_plan = redis_throughput.QUICK if args.quick else redis_throughput.FULL
             if args.rounds:
                 redis_plan = replace(redis_plan, rounds=args.rounds)
             case_results, case_timings = redis_throughput.run_redis(redis_plan)
+            results += case_results
+            timings[case] = case_timings
+            continue
+        if case == "groups":
+            groups_plan = groups.QUICK if args.quick else groups.FULL
+            if args.rounds:
+                groups_plan = replace(groups_plan, rounds=args.rounds)
+            case_results, case_timings = groups.run_groups(groups_plan)
             results += case_results
             timings[case] = case_timings
             continue

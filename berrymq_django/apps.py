@@ -16,7 +16,7 @@ from django.core.signals import setting_changed
 from django.utils.module_loading import module_has_submodule
 
 from berrymq_django.checks import register_checks
-from berrymq_django.conf import berrymq_settings
+from berrymq_django.conf import berrymq_settings, group_policy
 from berrymq_django.core.api import default_dispatcher
 from berrymq_django.core.dispatcher import Dispatcher
 from berrymq_django.core.exceptions import ImproperlyConfiguredBackend
@@ -31,7 +31,7 @@ logger = logging.getLogger("berrymq.conf")
 
 
 def configure_dispatcher(dispatcher: Dispatcher | None = None) -> None:
-    """Apply BERRYMQ (node name, backend, errors, multiplicity) to ``dispatcher``.
+    """Apply BERRYMQ (node name, backend, errors, multiplicity, groups) to ``dispatcher``.
 
     Takes the dispatcher to configure, ``default_dispatcher`` when None. The backend
     is rebuilt only when BACKEND or BACKEND_OPTIONS changed; the dispatcher closes the
@@ -65,6 +65,9 @@ def configure_dispatcher(dispatcher: Dispatcher | None = None) -> None:
     )
     if not berrymq_settings.NODE_NAME:
         dispatcher.use_default_node_name()  # "<host>-<pid>", anew in each forked worker
+    configure_groups = getattr(dispatcher.backend, "configure_groups", None)
+    if configure_groups is not None:  # a backend that spreads follower groups over processes
+        configure_groups(group_policy())
     if dispatcher.multiplicity != berrymq_settings.MULTIPLICITY:
         dispatcher.set_multiplicity(berrymq_settings.MULTIPLICITY)
 

@@ -29,6 +29,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.utils.module_loading import import_string
 
+from berrymq_django.backends.base import GroupPolicy
+
 logger = logging.getLogger("berrymq.conf")
 
 DEFAULTS: dict[str, Any] = {
@@ -70,6 +72,13 @@ DEFAULTS: dict[str, Any] = {
     # Peering: where peers reach this site back, and the sites this one connects to.
     "SELF_URL": None,
     "PEERS": {},
+    # Follower groups, on a backend that spreads them over processes (Redis): seconds a
+    # member may hold a message before another takes it over, calls of a failing follower
+    # in all, messages a group's stream keeps for its members, dead letters kept per group.
+    "GROUP_CLAIM_SECONDS": 30.0,
+    "GROUP_MAX_ATTEMPTS": 3,
+    "GROUP_MAXLEN": 1_000_000,
+    "GROUP_DEAD_LETTERS": 10_000,
 }
 
 # Settings given as dotted paths (a value that is already an object is kept as is),
@@ -84,6 +93,10 @@ IMPORT_STRINGS: dict[str, tuple[tuple[str, ...], str]] = {
 # The longest any wait or memory may last: a year is beyond any sensible setting,
 # and well within what threading's timeouts accept.
 MAX_SECONDS = 365 * 24 * 3600
+# The shortest GROUP_CLAIM_SECONDS: members look for stuck messages four times per
+# claim time, and retry a failure within half of it.
+MIN_CLAIM_SECONDS = 0.5
+MAX_ATTEMPTS = 100
 
 
 def _is_count(value: Any) -> bool:
@@ -100,6 +113,14 @@ def _is_seconds(value: Any) -> bool:
         and not isinstance(value, bool)
         and 0 < float(value) <= MAX_SECONDS  # NaN fails both comparisons
     )
+
+
+def _is_claim_seconds(value: Any) -> bool:
+    return _is_seconds(value) and float(value) >= MIN_CLAIM_SECONDS
+
+
+def _is_attempts(value: Any) -> bool:
+    return _is_limit(value) and value <= MAX_ATTEMPTS
 
 
 def _is_name(value: Any) -> bool:
@@ -170,6 +191,13 @@ VALIDATORS: dict[str, tuple[Callable[[Any], bool], str]] = {
         lambda v: isinstance(v, Mapping) and all(_is_name(name) for name in v),
         "a dict of peer name to options",
     ),
+    "GROUP_CLAIM_SECONDS": (
+        _is_claim_seconds,
+        f"a number of seconds from {MIN_CLAIM_SECONDS} to a year",
+    ),
+    "GROUP_MAX_ATTEMPTS": (_is_attempts, f"an int from 1 to {MAX_ATTEMPTS}"),
+    "GROUP_MAXLEN": (_is_limit, "a positive int"),
+    "GROUP_DEAD_LETTERS": (_is_limit, "a positive int"),
 }
 
 
@@ -355,6 +383,17 @@ class BerryMQSettings:
 
 
 berrymq_settings = BerryMQSettings()
+
+
+def group_policy(conf: BerryMQSettings | None = None) -> GroupPolicy:
+    """Return the GROUP_* settings (of ``berrymq_settings`` by default) as a GroupPolicy."""
+    conf = berrymq_settings if conf is None else conf
+    return GroupPolicy(
+        claim_seconds=float(conf.GROUP_CLAIM_SECONDS),
+        max_attempts=conf.GROUP_MAX_ATTEMPTS,
+        maxlen=conf.GROUP_MAXLEN,
+        dead_letters=conf.GROUP_DEAD_LETTERS,
+    )
 
 
 def reload_berrymq_settings(*, setting: str, **kwargs: Any) -> None:

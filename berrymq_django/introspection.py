@@ -26,11 +26,14 @@ class FollowerRow:
     kind: str  # "function", "method" or "queue"
     is_async: bool
     guarded: bool  # whether a guard_condition filters further
+    group: str | None = None  # the follower group it is a member of
 
     @property
     def kind_label(self) -> str:
-        """Return the kind with its qualifiers: "function (async, guarded)"."""
+        """Return the kind with its qualifiers: "function (async, guarded, group stock)"."""
         notes = [word for word, on in (("async", self.is_async), ("guarded", self.guarded)) if on]
+        if self.group is not None:
+            notes.append(f"group {self.group}")
         return f"{self.kind} ({', '.join(notes)})" if notes else self.kind
 
 
@@ -48,6 +51,7 @@ def follower_rows(dispatcher: Dispatcher | None = None) -> list[FollowerRow]:
             kind=sub.kind,
             is_async=bool(sub.is_async),
             guarded=sub.guard is not None,
+            group=sub.group,
         )
         for sub in dispatcher.subscriptions()  # registration order = delivery order
     ]
@@ -75,7 +79,10 @@ def render_table(rows: list[FollowerRow]) -> str:
 
 
 def render_json(rows: list[FollowerRow]) -> str:
-    """Return rows as JSON: [{"identifier", "followers": [{name, kind, async, guarded}]}]."""
+    """Return rows as JSON: [{"identifier", "followers": [{name, kind, async, guarded, group}]}].
+
+    ``group`` is the follower group's name, or null for a follower of its own.
+    """
     document: list[dict[str, Any]] = [
         {
             "identifier": identifier,
@@ -85,6 +92,7 @@ def render_json(rows: list[FollowerRow]) -> str:
                     "kind": row.kind,
                     "async": row.is_async,
                     "guarded": row.guarded,
+                    "group": row.group,
                 }
                 for row in group
             ],

@@ -58,7 +58,9 @@ TEMPLATES = [
 DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
-        "NAME": BASE_DIR / "db.sqlite3",
+        "NAME": os.environ.get("EXAMPLE_DB") or BASE_DIR / "db.sqlite3",
+        # Several worker processes (Scaling out) take turns writing: wait for the lock.
+        "OPTIONS": {"timeout": 20},
     }
 }
 
@@ -92,6 +94,16 @@ BERRYMQ.update(
         "PEERS": json.loads(os.environ.get("EXAMPLE_PEERS", "{}")),
     }
 )
+
+# Scaling out (README, "Scaling out"): EXAMPLE_REDIS_URL=redis://127.0.0.1:6379/0 puts the
+# project on the Redis backend, so that it runs as several processes, e.g.
+# ``gunicorn -w 3 example_project.wsgi``; the shop's follower groups then run each step once.
+if os.environ.get("EXAMPLE_REDIS_URL"):
+    BERRYMQ["BACKEND"] = "berrymq_django.backends.redis.RedisBackend"
+    BERRYMQ["BACKEND_OPTIONS"] = {
+        "URL": os.environ["EXAMPLE_REDIS_URL"],
+        "PREFIX": os.environ.get("EXAMPLE_REDIS_PREFIX", "berrymq-example"),
+    }
 
 # Show the shop's order log (and follower errors) in the runserver console.
 LOGGING = {

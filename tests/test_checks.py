@@ -323,6 +323,16 @@ BAD_SETTINGS: list[tuple[dict[str, Any], str, list[str]]] = [
         for key in ("MAX_POLL_SECONDS", "DEDUP_SECONDS")
         for value in (0, -1.5, "25", float("nan"), float("inf"), 10**9)
     ],
+    *[
+        ({"GROUP_CLAIM_SECONDS": value}, E003, ["'GROUP_CLAIM_SECONDS'", repr(value)])
+        for value in (0, 0.1, -1, "30", float("nan"), True, 10**9)
+    ],
+    *[
+        ({key: value}, E003, [repr(key), repr(value)])
+        for key in ("GROUP_MAX_ATTEMPTS", "GROUP_MAXLEN", "GROUP_DEAD_LETTERS")
+        for value in (0, -1, "3", 2.5, True)
+    ],
+    ({"GROUP_MAX_ATTEMPTS": 101}, E003, ["'GROUP_MAX_ATTEMPTS'", "101"]),
     ({"SELF_URL": "b.example/berrymq/rpc/"}, E003, ["'SELF_URL'", "'b.example/berrymq/rpc/'"]),
     ({"SELF_URL": "http://"}, E003, ["'SELF_URL'", "'http://'"]),
     ({"PEERS": ["site-b"]}, E003, ["'PEERS'", "a list"]),

@@ -87,8 +87,15 @@ def test_json_lists_identifiers_with_their_followers() -> None:
             "kind": "function",
             "async": True,
             "guarded": True,
+            "group": None,
         },
-        {"name": f"{MODULE}.Inventory.reserve", "kind": "method", "async": False, "guarded": False},
+        {
+            "name": f"{MODULE}.Inventory.reserve",
+            "kind": "method",
+            "async": False,
+            "guarded": False,
+            "group": None,
+        },
     ]
     assert document[2]["followers"][0]["kind"] == "queue"
 
@@ -142,3 +149,16 @@ def test_lists_what_autodiscovery_registered() -> None:
     assert "example_project.shop.receivers.log_order" in output
     assert "example_project.shop.services.StockKeeper.on_order" in output
     assert "Queue('order:created')" in output
+
+
+def test_a_grouped_follower_shows_its_group() -> None:
+    @following_function("order:*", group="stock")
+    def reserve(message: Message) -> None:
+        """Do nothing."""
+
+    (row,) = follower_rows()
+    assert row.group == "stock"
+    assert row.kind_label == "function (group stock)"
+    assert run().splitlines()[1].split()[-3:] == ["function", "(group", "stock)"]
+    (entry,) = json.loads(run("--format", "json"))
+    assert entry["followers"][0]["group"] == "stock"

@@ -241,3 +241,12 @@ def test_api_keys_a_bearer_header_cannot_carry_are_refused_without_echo(
 def test_limits_of_zero_and_other_unusable_values_are_refused(key: str, value: object) -> None:
     with pytest.raises(ImproperlyConfigured, match=f"'{key}' must be"):
         getattr(BerryMQSettings({key: value}), key)
+
+
+def test_group_settings_become_the_policy_a_grouping_backend_takes() -> None:
+    from berrymq_django.backends.base import GroupPolicy
+    from berrymq_django.conf import group_policy
+
+    assert group_policy(BerryMQSettings({})) == GroupPolicy()
+    conf = BerryMQSettings({"GROUP_CLAIM_SECONDS": 2, "GROUP_MAX_ATTEMPTS": 5})
+    assert group_policy(conf) == GroupPolicy(claim_seconds=2.0, max_attempts=5)

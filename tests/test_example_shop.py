@@ -1,4 +1,4 @@
-"""The example project's shop: orders, StockKeeper, the packing queue and model events over HTTP.
+"""The example project's shop: orders, StockKeeper, packing, the packing queue and model events.
 
 These tests use the followers wired at start-up (receivers, the StockKeeper made in
 ShopConfig.ready, ActivityView's class-level follower), so they run unisolated
@@ -7,6 +7,7 @@ ShopConfig.ready, ActivityView's class-level follower), so they run unisolated
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from decimal import Decimal
 
@@ -58,7 +59,13 @@ def test_the_service_made_in_ready_follows_orders() -> None:
     keeper = apps.get_app_config("shop").stock_keeper
     assert isinstance(keeper, StockKeeper)
     lines = show_followers()
-    assert "order:* -> example_project.shop.services.StockKeeper.on_order (method)" in lines
+    assert (
+        "order:* -> example_project.shop.services.StockKeeper.on_order (method) [group stock]"
+        in lines
+    )
+    assert "order:reserved -> example_project.shop.receivers.pack (function) [group packing]" in (
+        lines
+    )
     assert "shop.order:* -> example_project.shop.views.ActivityView.record (method)" in lines
 
 
@@ -71,24 +78,36 @@ def test_index_lists_products_and_the_order_form(client: Client, jam: Product) -
     assert reverse("shop:restock", args=[jam.pk]) in page
 
 
-def test_placing_an_order_reserves_stock_and_queues_it_for_packing(
+def test_placing_an_order_reserves_stock_packs_it_and_queues_it_for_shipping(
     client: Client, jam: Product, outbox: Outbox
 ) -> None:
     handled = apps.get_app_config("shop").stock_keeper.handled
     placed = order(client, jam, 2)
 
-    assert placed.status == Order.Status.RESERVED
+    # Reserved by StockKeeper, then packed by the "packing" group: here, one process.
+    assert placed.status == Order.Status.PACKED
+    assert placed.reserved_by == placed.packed_by == f"pid {os.getpid()}"
     jam.refresh_from_db()
     assert jam.stock == 3
     assert apps.get_app_config("shop").stock_keeper.handled == handled + 1
-    assert sorted(outbox.ids) == ["order:created", "shop.order:created", "shop.order:updated"]
+    assert sorted(outbox.ids) == [
+        "order:created",
+        "order:packed",
+        "order:reserved",
+        "shop.order:created",
+        "shop.order:updated",
+        "shop.order:updated",
+    ]
     [created] = outbox.filter("order:created")
     assert created.args == (placed.pk,)
     assert created.kwargs == {"product": jam.pk, "quantity": 2}
     assert receivers.packing.qsize() == 1
-    assert receivers.order_log[-1].endswith(
-        f"order:created({placed.pk}, product={jam.pk}, quantity=2)"
+    assert any(
+        line.endswith(f"order:created({placed.pk}, product={jam.pk}, quantity=2)")
+        for line in receivers.order_log
     )
+    page = client.get(reverse("shop:index")).content.decode()
+    assert f"packed by pid {os.getpid()}" in page
 
 
 def test_too_large_an_order_is_backordered(client: Client, jam: Product) -> None:
@@ -141,6 +160,7 @@ def test_packing_ships_the_next_reserved_order(
     placed.refresh_from_db()
     assert placed.status == Order.Status.SHIPPED
     assert "order:shipped" in outbox.ids
+    assert placed.shipped_by == f"pid {os.getpid()}"
     page = client.get(reverse("shop:packing"))
     assert page.context["pending"] == 0
     assert page.context["packed"][0].endswith(": shipped")
@@ -176,8 +196,9 @@ def test_activity_page_shows_model_events_and_followers(client: Client, jam: Pro
     response = client.get(reverse("shop:activity"))
     assert response.status_code == 200
     events = response.context["model_events"]
-    assert events[0].endswith(f"shop.order:updated(pk={placed.pk}, model='shop.Order')")
-    assert events[1].endswith(f"shop.order:created(pk={placed.pk}, model='shop.Order')")
+    assert events[0].endswith(f"shop.order:updated(pk={placed.pk}, model='shop.Order')")  # packed
+    assert events[1].endswith(f"shop.order:updated(pk={placed.pk}, model='shop.Order')")
+    assert events[2].endswith(f"shop.order:created(pk={placed.pk}, model='shop.Order')")
     names = [row.name for row in response.context["followers"]]
     assert "example_project.shop.services.StockKeeper.on_order" in names
     assert "Messages handled" in response.content.decode()

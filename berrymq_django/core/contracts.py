@@ -81,6 +81,13 @@ class Inbox(Protocol):
         """Run this process's members of group on message; see GroupTransport."""
         ...
 
+    def wants(self, identifier: str) -> bool:
+        """Whether receive() of a message of identifier would reach anything here.
+
+        A transport may skip decoding what nobody here follows.
+        """
+        ...
+
 
 class Relay(Protocol):
     """Something that carries non-local messages onward, such as a peer's link."""

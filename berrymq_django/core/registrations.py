@@ -90,7 +90,8 @@ class Registrations:
             route = self._routes.get(identifier)
             if route is None:
                 subs = self._registry.matching(ident)
-                if self._distributes_groups():
+                if self._distributes_groups() and not ident.is_local:
+                    # A local message never leaves this process: its members run here.
                     subs = tuple(s for s in subs if s.group is None)
                 forward = self._forwarding() and not ident.is_local
                 route = Route(subs, forward)
@@ -98,6 +99,20 @@ class Registrations:
                     self._routes = {}
                 self._routes[identifier] = route
             return route
+
+    def wants(self, identifier: str) -> bool:
+        """Return whether a message of identifier from elsewhere would reach anything here.
+
+        A transport may skip decoding the messages nobody here wants; a
+        malformed identifier is not wanted. Routes are cached: this costs one
+        dict lookup once an identifier was seen.
+        """
+        if self._dead:
+            self._sweep()
+        try:
+            return bool(self._lookup(identifier).subscriptions)
+        except (TypeError, ValueError):
+            return False
 
     def _invalidate(self) -> None:
         """Drop every cached route; the caller holds self._lock."""

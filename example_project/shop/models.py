@@ -26,13 +26,19 @@ class Order(models.Model):
         PENDING = "pending", "pending"  # placed; stock not looked at yet
         RESERVED = "reserved", "reserved"  # stock taken off the shelf for it
         BACKORDERED = "backordered", "backordered"  # not enough stock when placed
-        SHIPPED = "shipped", "shipped"  # packed from the packing queue
+        PACKED = "packed", "packed"  # its parcel is ready, waiting on the packing queue
+        SHIPPED = "shipped", "shipped"  # taken off the packing queue and sent
         CANCELLED = "cancelled", "cancelled"
 
     product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="orders")
     quantity = models.PositiveIntegerField()
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Which worker process did each step ("pid 1234"): with several workers on the Redis
+    # backend, each step runs in one of them, once.
+    reserved_by = models.CharField(max_length=40, blank=True)
+    packed_by = models.CharField(max_length=40, blank=True)
+    shipped_by = models.CharField(max_length=40, blank=True)
 
     class Meta:
         ordering = ("-created_at", "-pk")
@@ -44,3 +50,8 @@ class Order(models.Model):
     def can_cancel(self) -> bool:
         """Return whether the order may still be cancelled (it has not left)."""
         return self.status not in (self.Status.SHIPPED, self.Status.CANCELLED)
+
+    @property
+    def holds_stock(self) -> bool:
+        """Return whether units were taken off the shelf for it (reserved or packed)."""
+        return self.status in (self.Status.RESERVED, self.Status.PACKED)

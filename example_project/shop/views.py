@@ -1,8 +1,10 @@
-"""Views of the shop: place and cancel orders, restock (async), pack from the queue, activity.
+"""Views of the shop: place and cancel orders, restock (async), ship from the queue, activity.
 
 Placing an order writes the row and twitters "order:created" with
-twitter_on_commit, so StockKeeper and the packing queue only hear of orders
-that really exist. The restock view is async and awaits atwitter().
+twitter_on_commit, so StockKeeper only hears of orders that really exist;
+a reserved order is packed by the "packing" group and waits on the packing
+queue until the packing page ships it. The restock view is async and awaits
+atwitter().
 """
 
 from __future__ import annotations
@@ -36,8 +38,9 @@ from example_project.demo.receivers import describe
 from example_project.shop import receivers
 from example_project.shop.forms import OrderForm, RestockForm
 from example_project.shop.models import Order, Product
+from example_project.shop.services import worker
 
-# What the packing page took from the queue, newest last.
+# What the packing page took from the queue in this process, newest last.
 packed: deque[str] = deque(maxlen=50)
 
 
@@ -47,6 +50,7 @@ def _render_index(request: HttpRequest, form: OrderForm, status: int = 200) -> H
         "restock_form": RestockForm(),
         "products": Product.objects.all(),
         "orders": Order.objects.select_related("product")[:20],
+        "worker": worker(),
     }
     return render(request, "shop/index.html", context, status=status)
 
@@ -80,7 +84,7 @@ def cancel_order(request: HttpRequest, pk: int) -> HttpResponse:
             return HttpResponseBadRequest(
                 f"Order #{order.pk} is {order.status}; it cannot be cancelled."
             )
-        restock = order.quantity if order.status == Order.Status.RESERVED else 0
+        restock = order.quantity if order.holds_stock else 0
         order.status = Order.Status.CANCELLED
         order.save(update_fields=["status"])
         twitter_on_commit("order:cancelled", order.pk, product=order.product_id, restock=restock)
@@ -104,30 +108,31 @@ async def restock(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_GET
 def packing(request: HttpRequest) -> HttpResponse:
-    """Show how many orders wait in the packing Queue and what was packed."""
+    """Show how many packed orders wait in the packing Queue and what was shipped."""
     context = {
         "queue": receivers.packing,
         "pending": receivers.packing.qsize(),
         "packed": list(reversed(packed)),
+        "worker": worker(),
     }
     return render(request, "shop/packing.html", context)
 
 
 @require_POST
 def pack_next(request: HttpRequest) -> HttpResponse:
-    """Take the next order off the packing Queue (never blocking) and ship it if it is reserved."""
+    """Take the next order off the packing Queue (never blocking) and ship it if it is packed."""
     try:
         message = receivers.packing.get_nowait()
     except Empty:
         return redirect("shop:packing")
     with transaction.atomic():
         order = Order.objects.select_for_update().filter(pk=message.args[0]).first()
-        if order is None or order.status != Order.Status.RESERVED:
+        if order is None or order.status != Order.Status.PACKED:
             status = "gone" if order is None else order.status
             packed.append(f"{describe(message)}: skipped, the order is {status}")
         else:
-            order.status = Order.Status.SHIPPED
-            order.save(update_fields=["status"])
+            order.status, order.shipped_by = Order.Status.SHIPPED, worker()
+            order.save(update_fields=["status", "shipped_by"])
             twitter_on_commit("order:shipped", order.pk)
             packed.append(f"{describe(message)}: shipped")
     return redirect("shop:packing")

@@ -3,6 +3,8 @@
 BERRYMQ_SITE_REDIS_URL   the Redis URL (BACKEND_OPTIONS["URL"])
 BERRYMQ_SITE_PREFIX      the key prefix the test cleans up (BACKEND_OPTIONS["PREFIX"])
 BERRYMQ_SITE_KEYS        JSON {principal: key} of who may call the JSON-RPC endpoint
+BERRYMQ_SITE_CLAIM       GROUP_CLAIM_SECONDS (default 30)
+BERRYMQ_SITE_RECORDS     where the follower-group receivers write what they ran
 """
 
 from __future__ import annotations
@@ -37,4 +39,5 @@ BERRYMQ = {
         "PREFIX": os.environ.get("BERRYMQ_SITE_PREFIX", "berrymq-site"),
     },
     "API_KEYS": json.loads(os.environ.get("BERRYMQ_SITE_KEYS", "{}")),
+    "GROUP_CLAIM_SECONDS": float(os.environ.get("BERRYMQ_SITE_CLAIM", "30")),
 }

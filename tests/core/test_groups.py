@@ -186,3 +186,28 @@ def test_failed_carries_the_group_and_identifier():
     error = FollowerFailed("stock", "order:created", ValueError("x"))
     assert (error.group, error.identifier) == ("stock", "order:created")
     assert "stock" in str(error) and "order:created" in str(error)
+
+
+def test_a_local_message_runs_grouped_followers_here_even_when_the_transport_distributes():
+    """A "_name" message never leaves the process: no other process could run its group."""
+    backend = GroupingBackend()
+    dispatcher = Dispatcher(backend=backend)
+    grouped = Recorder()
+    dispatcher.register_function("*:tick", grouped.fn, group="clock")
+    dispatcher.twitter("_timer:tick")
+    assert grouped.count == 1
+    assert backend.published == []
+    dispatcher.twitter("timer:tick")  # non-local: the transport runs it, in one process
+    assert grouped.count == 1
+
+
+def test_wants_says_whether_a_message_from_elsewhere_would_reach_anything_here():
+    backend = GroupingBackend()
+    dispatcher = Dispatcher(backend=backend)
+    dispatcher.register_function("order:*", Recorder().fn, group="stock")
+    dispatcher.register_function("user:*", Recorder().fn)
+    assert dispatcher.wants("user:created")
+    assert not dispatcher.wants("order:created")  # its group's transport takes it
+    assert not dispatcher.wants("nobody:here")
+    assert not dispatcher.wants("not an identifier")
+    assert Dispatcher().wants("nobody:here") is False

@@ -899,6 +899,15 @@ def test_status_describes_the_node(client: Client):
     assert type(status["connections"]) is int
 
 
+def test_status_names_the_follower_groups_of_this_process(client: Client):
+    register_function("order:*", lambda message: None, group="stock")
+    register_function("*:created", lambda message: None, group="mail")
+    assert result(rpc(client, "status", []))["groups"] == {
+        "stock": ["order:*"],
+        "mail": ["*:created"],
+    }
+
+
 def test_status_without_params(client: Client):
     assert result(rpc(client, "status"))["node"] == NODE_NAME
 

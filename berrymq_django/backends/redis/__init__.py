@@ -11,10 +11,22 @@ RedisBackend composes one part per concern, each in its own module::
     ├── options     RedisOptions      BACKEND_OPTIONS, checked once
     ├── client      SharedClient      this process's client, token, errors, closed state
     ├── transport   RedisTransport    publish/receive: sender and receiver threads
-    │                                 over the stream (sender, receiver)
+    │                                 over the stream (sender, receiver), and the
+    │                                 group reader (group_reader, group_ledger,
+    │                                 group_scripts)
     ├── shared      SharedQueues      shared Queues in Redis lists, their routes' lease
+    ├── groups      GroupRoutes       follower groups: memberships, routes, streams
+    ├── dead_letters RedisDeadLetters grouped messages that failed their last attempt
     └── connection_state              JSON-RPC connections and uids (state)
     wire: key names, the wire format and the Lua scripts every part agrees on
+    lua: Lua functions those scripts share (matching identifiers, trimming)
+
+Follower groups (``register_function(..., group="G")``): the backend
+distributes them (``distributes_groups``), so each grouped message is run by
+one process with a member of its group, acknowledged after the follower
+returns, tried again up to GROUP_MAX_ATTEMPTS times and kept as a dead
+letter after that (see group_reader). The GROUP_* settings arrive through
+``configure_groups``.
 
 Processes: nothing connects when the backend is built. Its threads start
 when it is bound to a dispatcher (at Django setup, never at import); the
@@ -35,7 +47,10 @@ from typing import TYPE_CHECKING, Any
 
 from ...core.lifecycle import lifecycle
 from ...core.store import QueueStore
+from ..base import GroupPolicy
 from .client import BackendClosed, RedisUnavailable, SharedClient
+from .dead_letters import RedisDeadLetters
+from .groups import GroupRoutes
 from .options import DEFAULT_OPTIONS, read_options, redacted
 from .shared import RedisSharedStore, SharedQueues
 from .state import RedisConnectionState
@@ -64,6 +79,8 @@ class RedisBackend:
 
     #: Non-local messages go to publish().
     forwards = True
+    #: Grouped followers run in one process per message (join_group, receive_group).
+    distributes_groups = True
 
     def __init__(self, **options: Any) -> None:
         checked = read_options(options)
@@ -73,8 +90,11 @@ class RedisBackend:
         self.keys = Keys(self.prefix)
         self._client = SharedClient(checked)
         self.shared = SharedQueues(self._client, self.keys, checked)
-        self.transport = RedisTransport(self._client, self.keys, checked, self.shared)
+        self.groups = GroupRoutes(self._client, self.keys, checked)
+        self.transport = RedisTransport(self._client, self.keys, checked, self.shared, self.groups)
+        self.dead_letters = RedisDeadLetters(self._client, self.keys)
         self.connection_state = RedisConnectionState(self._client, self.keys)
+        self.group_policy = GroupPolicy()
         self._lock = threading.Lock()  # guards _bound and _closing
         self._bound = False
         self._closing = False
@@ -115,6 +135,23 @@ class RedisBackend:
     def publish(self, message: Message) -> None:
         """Queue message for the other processes; never blocks, never raises for Redis."""
         self.transport.publish(message)
+
+    # -- core.contracts.GroupTransport --------------------------------------------
+
+    def join_group(self, group: str, pattern: Identifier) -> None:
+        """Take a share of group's messages matching pattern from now on."""
+        if not pattern.is_local:  # local messages never leave: members run where sent
+            self.groups.join(group, pattern)
+
+    def leave_group(self, group: str, pattern: Identifier) -> None:
+        """Stop taking group's messages for pattern; other members take them."""
+        self.groups.leave(group, pattern)
+
+    def configure_groups(self, policy: GroupPolicy) -> None:
+        """Apply the GROUP_* settings: claim time, attempts and bounds (see GroupPolicy)."""
+        self.group_policy = policy
+        self.transport.groups.ledger.policy = policy
+        self.transport.sender.group_maxlen = policy.maxlen
 
     def close(self) -> None:
         """Flush briefly, stop the threads, close every connection; final and idempotent.
@@ -168,6 +205,7 @@ class RedisBackend:
         self._client.after_fork()
         self.transport.after_fork()
         self.shared.after_fork()
+        self.groups.after_fork()
 
     # -- waiting, for tests and scripts --------------------------------------------
 

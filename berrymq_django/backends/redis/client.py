@@ -100,6 +100,11 @@ class SharedClient:
         """Whether close() ran: from then on every call raises BackendClosed."""
         return self._closed
 
+    @property
+    def down(self) -> bool:
+        """Whether a thread lost Redis and the sender has not reached it since."""
+        return self._down_logged
+
     def get(self) -> redis.Redis:
         """Return the pooled client shared by every thread; raise BackendClosed once closed."""
         client = self._client

@@ -3,7 +3,9 @@
 It reads the stream ``P:bus`` in batches on a connection of its own (a
 blocking read would hold a pooled one), skips the batches its own process
 wrote (told apart by the process token) and hands every other message to
-the inbox (the dispatcher's ``receive``: local followers only).
+the inbox (the dispatcher's ``receive``: local followers only). A message
+whose identifier nothing here follows (``inbox.wants``: a grouped one, say)
+is not even decoded.
 
 A stream rather than pub/sub: a process that loses Redis for a moment
 resumes reading where it stopped, so messages flushed on reconnect are not
@@ -191,10 +193,12 @@ class StreamReceiver:
             if len(last_seqs) > MAX_SENDERS:
                 last_seqs.popitem(last=False)
             try:
-                batch = decode_batch(fields[b"m"])
+                wanted, unwanted = _wanted(fields, inbox)
+                batch = decode_batch(wanted)
             except (KeyError, TypeError, ValueError) as exc:
                 logger.warning("berryMQ skipped a malformed stream entry %r: %s", entry_id, exc)
                 continue
+            self.received += unwanted
             for data in batch:
                 try:
                     message = Message.from_dict(data)
@@ -208,6 +212,28 @@ class StreamReceiver:
                     # RAISE_ERRORS let a follower's exception through: log it here,
                     # the receiver must live on.
                     logger.exception("berryMQ follower raised on message %r", message.id)
+
+
+def _wanted(fields: dict[bytes, bytes], inbox: Inbox) -> tuple[bytes, int]:
+    """Return the JSON lines of an entry's messages that something here follows, and how
+    many others it held."""
+    lines = fields[b"m"]
+    ids = fields.get(b"i")
+    wants = getattr(inbox, "wants", None)
+    if ids is None or wants is None:
+        return lines, 0
+    identifiers = ids.split(b"\n")
+    distinct = set(identifiers)
+    wanted = {i for i in distinct if wants(i.decode())}
+    if len(wanted) == len(distinct):
+        return lines, 0
+    if not wanted:
+        return b"", len(identifiers)
+    payloads = lines.split(b"\n")
+    if len(identifiers) != len(payloads):
+        return lines, 0
+    kept = [line for line, i in zip(payloads, identifiers, strict=True) if i in wanted]
+    return b"\n".join(kept), len(payloads) - len(kept)
 
 
 def _entry_id(raw: bytes) -> tuple[int, int]:

@@ -6,7 +6,10 @@ runs the publishing script (wire.PUBLISH) once per batch, up to
 BATCHES_PER_FLUSH pipelined per round trip. Each batch carries this
 process's token and a number that only grows, so a batch retried after a
 lost reply is applied once. Between batches it renews this process's
-shared-queue routes (shared.SharedQueues).
+routes (shared-queue routes, shared.SharedQueues, and follower-group routes,
+groups.GroupRoutes), at once when one of them asks (renew_soon()). The
+publishing script also adds each grouped message to its group's stream,
+trimmed to GROUP_MAXLEN: what that drops is counted and logged.
 
 While Redis is unreachable the buffer holds up to BUFFER_SIZE messages,
 dropping the oldest (counted and logged), and the sender reconnects with a
@@ -26,15 +29,17 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Sequence
 from time import monotonic
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from redis.exceptions import NoScriptError, RedisError
 
+from ..base import GroupPolicy
 from .client import BackendClosed
 from .options import redacted
 from .receiver import BACKOFF_FIRST, BACKOFF_MAX
-from .wire import PUBLISH, encode
+from .wire import CONSUMER_GROUP, PUBLISH, encode
 
 if TYPE_CHECKING:
     import redis
@@ -55,7 +60,7 @@ _PUBLISH_SHA = hashlib.sha1(PUBLISH.encode()).hexdigest()
 
 
 class Routes(Protocol):
-    """What the sender keeps alive between batches (``shared.SharedQueues``)."""
+    """What the sender keeps alive between batches (shared queues, follower groups)."""
 
     heartbeat: float  # seconds between renewals
 
@@ -83,12 +88,15 @@ class StreamSender:
     """
 
     def __init__(
-        self, client: SharedClient, keys: Keys, options: RedisOptions, routes: Routes
+        self, client: SharedClient, keys: Keys, options: RedisOptions, routes: Sequence[Routes]
     ) -> None:
         self.client = client
         self.keys = keys
         self.options = options
-        self.routes = routes
+        self.routes = tuple(routes)
+        self.heartbeat = min(r.heartbeat for r in self.routes)
+        #: Grouped messages a group's stream keeps (GROUP_MAXLEN); set by configure_groups.
+        self.group_maxlen = GroupPolicy.maxlen
         self._buffer_size = options.buffer_size
         self._reset()
 
@@ -112,6 +120,8 @@ class StreamSender:
         self._dropped_logged = 0
         self.unencodable = 0
         self._unencodable_ids: set[str] = set()
+        self.group_dropped = 0
+        self._renew_now = False
 
     def after_fork(self) -> None:
         """In a forked child: forget the parent's buffer, batches and counters."""
@@ -125,6 +135,11 @@ class StreamSender:
         buffer.append(message)
         if self.idle:
             self.wake.set()
+
+    def renew_soon(self) -> None:
+        """Renew the routes before the next batch (a route was added); wake the thread."""
+        self._renew_now = True
+        self.wake.set()
 
     def connection_lost(self) -> None:
         """Report disconnected until the thread reconnects; wake it to check."""
@@ -149,11 +164,12 @@ class StreamSender:
                         self._connect()
                         backoff = BACKOFF_FIRST
                         next_beat = 0.0
+                    if self._renew_now or monotonic() >= next_beat:
+                        self._renew_now = False
+                        self._renew(self.client.get())
+                        next_beat = monotonic() + self.heartbeat
                     if self._hold_until <= monotonic():
                         self._flush_once()
-                    if monotonic() >= next_beat:
-                        self.routes.renew(self.client.get())
-                        next_beat = monotonic() + self.routes.heartbeat
             except BackendClosed:
                 return
             except RedisError as exc:
@@ -178,7 +194,7 @@ class StreamSender:
             # Sleep until publish() sees idle and wakes us, or the next heartbeat.
             self.wake.clear()
             self.idle = True
-            if not self.buffer and not stop.is_set():
+            if not self.buffer and not self._renew_now and not stop.is_set():
                 self.wake.wait(max(0.0, next_beat - monotonic()))
             self.idle = False
 
@@ -190,13 +206,18 @@ class StreamSender:
             # Redis restarted, maybe empty: put back the routes of every process we
             # knew of and give the others time to reconnect before flushing, so
             # buffered messages reach their queues.
-            self.routes.restore(client)
+            for routes in self.routes:
+                routes.restore(client)
             if self.buffer or self._pending:
                 self._hold_until = monotonic() + RESTART_GRACE
         self._run_id = run_id
-        self.routes.renew(client)
+        self._renew(client)
         self.ok = True
         self.client.found()
+
+    def _renew(self, client: redis.Redis) -> None:
+        for routes in self.routes:
+            routes.renew(client)
 
     def _flush_once(self) -> None:
         """Send the pending batches, or the next ones from the buffer, in one round trip."""
@@ -206,14 +227,14 @@ class StreamSender:
                 return
         keys = self.keys
         token = self.client.token
-        head = (keys.stream, keys.routes, keys.seq(token))
+        head = (keys.stream, keys.routes, keys.seq(token), keys.groups, keys.group_dropped)
         client = self.client.get()
         pipe = client.pipeline(transaction=False)
         now = time.time()
         for batch in self._pending:
             pipe.evalsha(
                 _PUBLISH_SHA,
-                3,
+                len(head),
                 *head,
                 token,
                 batch.seq,
@@ -222,6 +243,8 @@ class StreamSender:
                 keys.base,
                 batch.ids,
                 batch.payloads,
+                self.group_maxlen,
+                CONSUMER_GROUP,
             )
         results = pipe.execute(raise_on_error=False)
         if any(isinstance(r, NoScriptError) for r in results):
@@ -238,8 +261,21 @@ class StreamSender:
                 )
             else:
                 self.published += count
+                self._group_drops(result)
             self.unsent -= count
         self._pending = []
+
+    def _group_drops(self, result: list[Any]) -> None:
+        """Count and log the grouped messages a full group stream dropped (oldest first)."""
+        for group, dropped in zip(result[1::2], result[2::2], strict=True):
+            self.group_dropped += int(dropped)
+            logger.warning(
+                "berryMQ dropped the %d oldest grouped message(s) of group %r: its stream "
+                "held more than GROUP_MAXLEN (%d) messages nobody had taken.",
+                int(dropped),
+                group.decode() if isinstance(group, bytes) else group,
+                self.group_maxlen,
+            )
 
     def _take_batches(self) -> list[_Batch]:
         popleft = self.buffer.popleft

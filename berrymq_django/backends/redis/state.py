@@ -20,7 +20,7 @@ from redis.exceptions import RedisError
 from ...core.identifier import parse_identifier
 from ...rpc.connections import Connection
 from .shared import RedisListQueue
-from .wire import CLOSE_CONNECTION, TOUCH_CONNECTION, milliseconds, route_member
+from .wire import milliseconds, route_member
 
 if TYPE_CHECKING:
     from .client import SharedClient
@@ -31,6 +31,42 @@ __all__ = ["RedisConnectionState"]
 logger = logging.getLogger("berrymq")
 
 _CONNECTION_FIELDS = frozenset(f.name for f in dataclasses.fields(Connection))
+
+# Return a connection's JSON and push its expiry ttl further (key, listing,
+# route and list), or nil when it expired.
+#
+# KEYS[1] connection hash, KEYS[2] conns, KEYS[3] routes
+# ARGV[1] now (epoch seconds), ARGV[2] token, ARGV[3] key prefix with ":"
+TOUCH_CONNECTION = r"""
+local v = redis.call('HMGET', KEYS[1], 'data', 'member', 'ttl', 'list')
+if not v[1] then return false end
+local ttl = tonumber(v[3])
+local expires = tonumber(ARGV[1]) + ttl / 1000
+redis.call('PEXPIRE', KEYS[1], ttl)
+redis.call('ZADD', KEYS[2], expires, ARGV[2])
+if v[2] ~= '' then
+  redis.call('ZADD', KEYS[3], expires, v[2])
+  redis.call('PEXPIRE', ARGV[3] .. v[4], ttl)
+  redis.call('PEXPIRE', ARGV[3] .. v[4] .. ':dropped', ttl)
+end
+return v[1]
+"""
+
+# Forget a connection, its route and its list; return 1 if it existed.
+#
+# KEYS[1] connection hash, KEYS[2] conns, KEYS[3] routes
+# ARGV[1] token, ARGV[2] key prefix with ":"
+CLOSE_CONNECTION = r"""
+local v = redis.call('HMGET', KEYS[1], 'member', 'list')
+redis.call('ZREM', KEYS[2], ARGV[1])
+if not v[1] then return 0 end
+if v[1] ~= '' then
+  redis.call('ZREM', KEYS[3], v[1])
+  redis.call('DEL', ARGV[2] .. v[2], ARGV[2] .. v[2] .. ':dropped')
+end
+redis.call('DEL', KEYS[1])
+return 1
+"""
 
 
 class RedisConnectionState:

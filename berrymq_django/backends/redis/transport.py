@@ -1,12 +1,15 @@
-"""The transport: non-local messages between processes, through one Redis stream.
+"""The transport: non-local messages between processes, through Redis streams.
 
 How a message travels: twitter() delivers in its own process, then hands the
 message to publish(), which only appends it to an in-process buffer (no I/O
 on the caller's thread). The sender thread writes what accumulated to the
 stream in batches, and the publishing script pushes each message into the
 lists of the shared queues and queue connections it matches (see sender and
-wire.PUBLISH). The receiver thread of every other process reads the stream
-and hands the messages to its dispatcher (see receiver).
+wire.PUBLISH), and each grouped message into the stream of its group. The
+receiver thread of every other process reads the stream and hands the
+messages to its dispatcher (see receiver); the group reader of each process
+with members of a group takes its share of the group's stream and hands
+it to ``receive_group`` (see group_reader).
 
 Faults: when Redis is unreachable, twitter() carries on in-process; messages
 for other processes wait in the buffer and are flushed on reconnect;
@@ -16,7 +19,9 @@ Threads: they start when the backend is bound, or with the site after a
 stop; a forked child whose site has not started its lifecycle starts them
 on first use (a publish, a shared queue, ready()). ``stop(deadline)`` lets
 the sender flush until the deadline, stops and joins both, and logs with a
-count what it could not send (status()["buffered"] keeps counting it).
+count what it could not send (status()["buffered"] keeps counting it). The
+group reader stops first: it runs what it read until a moment before the
+deadline, then acknowledges, so that what its followers send is flushed.
 
 Fork: a fork waits, up to FORK_WAIT per thread, for each to finish the
 Redis command it is in (redis-py and the import system hold locks there
@@ -36,6 +41,7 @@ from time import monotonic
 from typing import TYPE_CHECKING, Any
 
 from ...core.lifecycle import lifecycle
+from .group_reader import GroupReader
 from .options import redacted
 from .receiver import StreamReceiver
 from .sender import StreamSender
@@ -44,6 +50,7 @@ if TYPE_CHECKING:
     from ...core.contracts import Inbox
     from ...core.message import Message
     from .client import SharedClient
+    from .groups import GroupRoutes
     from .options import RedisOptions
     from .sender import Routes
     from .wire import Keys
@@ -56,19 +63,27 @@ FORK_WAIT = 2.0  # seconds a fork waits for each thread to finish its Redis comm
 
 
 class RedisTransport:
-    """Carry non-local messages to and from the other processes, on two threads.
+    """Carry non-local messages to and from the other processes, on three threads.
 
     Thread safety: ``_lock`` guards ``_threads``, ``_stop`` and ``_state``;
     ``running`` is written under it and read without it on the hot path.
     """
 
     def __init__(
-        self, client: SharedClient, keys: Keys, options: RedisOptions, routes: Routes
+        self,
+        client: SharedClient,
+        keys: Keys,
+        options: RedisOptions,
+        shared: Routes,
+        groups: GroupRoutes,
     ) -> None:
         self.client = client
-        self.sender = StreamSender(client, keys, options, routes)
+        self.sender = StreamSender(client, keys, options, (shared, groups))
         self.receiver = StreamReceiver(client, keys)
         self.receiver.on_error = client.lost
+        self.groups = GroupReader(client, keys, groups)
+        self.groups.on_error = client.lost
+        groups.changed = self._groups_changed
         client.on_lost = self.sender.connection_lost
         self._reset()
 
@@ -76,6 +91,7 @@ class RedisTransport:
         self._lock = threading.Lock()
         self._held_for_fork: list[threading.Lock] = []
         self._stop = threading.Event()
+        self._stop_groups = threading.Event()
         self._threads: list[threading.Thread] = []
         self._state = "new"  # "new" (starts on first use), "running" or "stopped"
         #: Whether the threads run.
@@ -83,30 +99,60 @@ class RedisTransport:
         self._left_logged = 0
 
     def bind(self, inbox: Inbox) -> None:
-        """Hand the messages other processes send to inbox.receive."""
+        """Hand the messages other processes send to inbox.receive, grouped ones to
+        inbox.receive_group."""
         self.receiver.inbox = inbox
+        self.groups.inbox = inbox
+
+    def _groups_changed(self) -> None:
+        """A group was joined or left: renew the routes and read the streams now."""
+        if self._state == "new":
+            self.start_on_demand()
+        elif self.running:
+            with self._lock:
+                self._start_group_reader_locked()
+        self.sender.renew_soon()
+        self.groups.poke()
 
     # -- the lifecycle's Service ---------------------------------------------------
 
     def start(self) -> None:
-        """Start the sender and receiver threads; idempotent; nothing once closed."""
+        """Start the sender and receiver threads, and the group reader if this process
+        has group members; idempotent; nothing once closed."""
         with self._lock:
             if self.client.closed or any(t.is_alive() for t in self._threads):
                 return
             self._stop = stop = threading.Event()
-            self.sender.stop_by = float("inf")
-            token = self.client.token
+            self._stop_groups = threading.Event()
+            self.sender.stop_by = self.groups.stop_by = float("inf")
             self._threads = [
-                threading.Thread(
-                    target=part.run, args=(stop,), name=f"berrymq-redis-{name}-{token}", daemon=True
-                )
-                for part, name in ((self.sender, "sender"), (self.receiver, "receiver"))
+                self._thread(self.sender, "sender", stop),
+                self._thread(self.receiver, "receiver", stop),
             ]
             self._state = "running"
             self.running = True
             _running.add(self)
             for thread in self._threads:
                 thread.start()
+            self._start_group_reader_locked()
+
+    def _thread(self, part: Any, name: str, stop: threading.Event) -> threading.Thread:
+        return threading.Thread(
+            target=part.run,
+            args=(stop,),
+            name=f"berrymq-redis-{name}-{self.client.token}",
+            daemon=True,
+        )
+
+    def _start_group_reader_locked(self) -> None:
+        """Start the group reader once a group is joined; the caller holds _lock."""
+        if not self.running or not self.groups.routes.streams():
+            return
+        if any(t.name.startswith("berrymq-redis-groups") for t in self._threads):
+            return
+        thread = self._thread(self.groups, "groups", self._stop_groups)
+        self._threads.append(thread)
+        thread.start()
 
     def start_on_demand(self) -> None:
         """Start unless started or stopped before (in a child whose site has not started)."""
@@ -116,12 +162,22 @@ class RedisTransport:
     def stop(self, deadline: float) -> None:
         """Flush until the monotonic deadline, then stop and join the threads; log what is left."""
         with self._lock:
-            threads, stop = self._threads, self._stop
+            threads, stop, stop_groups = self._threads, self._stop, self._stop_groups
             self.running = False
             if self._state == "running":
                 self._state = "stopped"
-            # The sender stops flushing a moment before the deadline, to be joined by it.
-            self.sender.stop_by = deadline - min(0.25, max(0.0, deadline - monotonic()) / 4)
+            # The group reader stops running followers well before the deadline, and the
+            # sender flushing a moment before it, to be joined by it.
+            left = max(0.0, deadline - monotonic())
+            self.groups.stop_by = deadline - min(1.0, left / 2)
+            self.sender.stop_by = deadline - min(0.25, left / 4)
+        stop_groups.set()  # the group reader runs what it read, acknowledges and ends
+        self.groups.wake.set()
+        first = [t for t in threads if t.name.startswith("berrymq-redis-groups")]
+        for thread in first:
+            while thread.is_alive() and monotonic() < deadline:
+                self.groups.unblock()
+                thread.join(0.05)
         stop.set()  # the sender flushes what it holds, then both threads end
         self.sender.wake.set()
         for thread in threads:
@@ -146,6 +202,7 @@ class RedisTransport:
         self._reset()
         self.sender.after_fork()
         self.receiver.after_fork()
+        self.groups.after_fork()
 
     # -- messages ------------------------------------------------------------------
 
@@ -191,8 +248,15 @@ class RedisTransport:
 
     @property
     def connected(self) -> bool:
-        """Whether both threads reach Redis right now."""
-        return self.running and self.sender.ok and self.receiver.ok
+        """Whether the threads reach Redis right now (the group reader reading every
+        group stream this process joined)."""
+        groups = self.groups
+        return (
+            self.running
+            and self.sender.ok
+            and self.receiver.ok
+            and (groups.reading or not groups.routes.streams())
+        )
 
     def ready(self, timeout: float = 5.0) -> bool:
         """Start if needed and wait until connected and reading; return whether it is."""
@@ -216,6 +280,8 @@ class RedisTransport:
             "dropped": sender.dropped,
             "unencodable": sender.unencodable,
             "last_error": self.client.last_error,
+            "group_dropped": sender.group_dropped,
+            **self.groups.status(),
         }
 
     def _report_left(self) -> None:
@@ -235,7 +301,7 @@ class RedisTransport:
     def _hold_for_fork(self) -> None:
         self._held_for_fork = [
             lock
-            for lock in (self.sender.busy, self.receiver.busy)
+            for lock in (self.sender.busy, self.receiver.busy, self.groups.busy)
             if lock.acquire(timeout=FORK_WAIT)
         ]
 

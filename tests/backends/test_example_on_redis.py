@@ -1,0 +1,129 @@
+"""The example shop under ``gunicorn -w 3`` on the Redis backend: every step once.
+
+Restocking 10 adds 10 (not 30), each order is reserved and packed once (by
+the follower groups "stock" and "packing") and shipped once (from the
+shared packing queue), and the shop page says which worker did what. The
+site runs the example project itself, on a SQLite file of its own.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from tests.support import SiteProcess, eventually
+
+
+@pytest.fixture
+def shop(redis_url: str, prefix: str, tmp_path: Path) -> Iterator[SiteProcess]:
+    site = SiteProcess(
+        "example-shop",
+        app="example_project.wsgi:application",
+        settings="example_project.settings",
+        ready="/shop/",
+        env={
+            "EXAMPLE_REDIS_URL": redis_url,
+            "EXAMPLE_REDIS_PREFIX": prefix,
+            "EXAMPLE_DB": str(tmp_path / "shop.sqlite3"),
+        },
+        gunicorn={"workers": 3},
+        workdir=tmp_path,
+    )
+    subprocess.run(
+        [sys.executable, "-m", "django", "migrate", "--noinput", "-v", "0"],
+        env=site.environ(),
+        check=True,
+        timeout=120,
+    )
+    try:
+        site.start()
+        yield site
+    finally:
+        site.close(show_log=True)
+
+
+def rows(site: SiteProcess, query: str, *params: Any) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(site.extra_env["EXAMPLE_DB"], timeout=20) as db:
+        return db.execute(query, params).fetchall()
+
+
+def post(site: SiteProcess, path: str, **data: Any) -> int:
+    """POST a form the way a browser does (CSRF cookie and token); return the status."""
+    token = site.http.cookies.get("csrftoken") or _token(site)
+    response = site.http.post(path, data={**data, "csrfmiddlewaretoken": token})
+    return response.status_code
+
+
+def _token(site: SiteProcess) -> str:
+    site.http.get("/shop/")
+    return str(site.http.cookies["csrftoken"])
+
+
+def settled(raw: redis.Redis, prefix: str) -> bool:
+    """Whether every group stream of the site has handed out and had acknowledged everything."""
+    for key in raw.scan_iter(match=f"{prefix}:g:*"):
+        for info in raw.xinfo_groups(key):
+            if info["pending"] or info.get("lag"):
+                return False
+    return True
+
+
+def test_the_shop_on_three_workers_does_each_step_once(
+    shop: SiteProcess, raw: redis.Redis, prefix: str
+) -> None:
+    served: set[str] = set()
+
+    def three_workers_serve() -> set[str]:
+        with ThreadPoolExecutor(6) as pool:
+            pages = pool.map(lambda _: shop.http.get("/shop/").text, range(6))
+            served.update(m for page in pages for m in re.findall(r"pid \d+", page))
+        return served
+
+    eventually(three_workers_serve, until=lambda pids: len(pids) >= 3, timeout=30)
+
+    [(empty_pk, empty_stock)] = rows(
+        shop, "SELECT id, stock FROM shop_product WHERE name = ?", "Strawberry jam"
+    )
+    assert post(shop, f"/shop/products/{empty_pk}/restock/", quantity=10) == 302
+    eventually(
+        lambda: rows(shop, "SELECT stock FROM shop_product WHERE id = ?", empty_pk),
+        until=lambda r: r[0][0] >= empty_stock + 10,
+    )
+    eventually(lambda: settled(raw, prefix), timeout=15)
+    assert rows(shop, "SELECT stock FROM shop_product WHERE id = ?", empty_pk) == [
+        (empty_stock + 10,)
+    ]
+
+    [(jam_pk, jam_stock)] = rows(
+        shop, "SELECT id, stock FROM shop_product WHERE name = ?", "Blueberry jam"
+    )
+    for _ in range(3):
+        assert post(shop, "/shop/orders/", product=jam_pk, quantity=1) == 302
+    orders = eventually(
+        lambda: rows(shop, "SELECT id, status, reserved_by, packed_by FROM shop_order"),
+        until=lambda found: len(found) == 3 and all(o[1] == "packed" for o in found),
+        timeout=20,
+    )
+    eventually(lambda: settled(raw, prefix), timeout=15)
+    assert rows(shop, "SELECT stock FROM shop_product WHERE id = ?", jam_pk) == [(jam_stock - 3,)]
+    assert all(o[2].startswith("pid ") and o[3].startswith("pid ") for o in orders)
+    print(f"\nreserved by / packed by: {[(o[2], o[3]) for o in orders]}")
+    page = shop.http.get("/shop/").text
+    for _, _, reserved_by, packed_by in orders:
+        assert f"reserved by {reserved_by}" in page and f"packed by {packed_by}" in page
+
+    # The packing queue is shared: whichever worker serves the page, each order ships once.
+    for _ in range(4):
+        assert post(shop, "/shop/packing/next/") == 302
+    shipped = rows(shop, "SELECT status, shipped_by FROM shop_order")
+    assert [status for status, _ in shipped] == ["shipped"] * 3
+    assert all(by.startswith("pid ") for _, by in shipped)
