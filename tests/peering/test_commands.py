@@ -234,7 +234,7 @@ def test_tail_gives_up_when_the_site_stays_away_past_its_timeout(sites: SiteFact
         ),
         (
             ["berrymq_peers", "--timeout", "1e308"],
-            "--timeout must be a positive number of seconds, at most 31536000 (a year), not 1e+308.",
+            "at most 31536000 (a year), not 1e+308.",
         ),
         (["berrymq_tail", "--count", "0"], "--count must be 1 or more, not 0."),
         (["berrymq_tail", "--count", "-3"], "--count must be 1 or more, not -3."),
