@@ -10,7 +10,7 @@ from time import perf_counter
 from bench.report import CaseResult, render_json, render_table
 from bench.timing import Throughput, Timing
 
-CASES = ("dispatch", "routing", "queue", "memory", "rpc", "redis", "groups", "peering")
+CASES = ("dispatch", "routing", "queue", "memory", "rpc", "redis", "groups", "peering", "mesh")
 
 
 @dataclass(frozen=True)
@@ -109,6 +109,12 @@ def main(argv: list[str] | None = None) -> int:
             continue
         if case == "peering":
             results += peering.run_peering(plan=peering.QUICK if args.quick else peering.FULL)
+            continue
+        if case == "mesh":
+            mesh_plan = peering.MESH_QUICK if args.quick else peering.MESH_FULL
+            if args.rounds:
+                mesh_plan = replace(mesh_plan, rounds=args.rounds)
+            results += peering.run_mesh(plan=mesh_plan)
             continue
         if case == "memory":
             results.append(memory.run_memory(n=plan.memory_n))

@@ -227,6 +227,7 @@ def _add(
             f"interconnect({url!r}) needs BERRYMQ 'SELF_URL', the URL the peer calls us back on."
         )
     link = registry.add(config)
+    assert isinstance(link, PeerLink)  # style interconnect or oneway: a sender
     link.start()
     return link
 
@@ -267,7 +268,7 @@ def send_message(identifier: str, *args: Any, **kwargs: Any) -> Message:
     parse_identifier(identifier)
     message = Message(identifier, args, kwargs, default_dispatcher.node_name)
     for link in peers().links():
-        if link.config.style == "oneway":
+        if isinstance(link, PeerLink) and link.config.style == "oneway":
             link.enqueue(message)
             link.start()  # asked for now, even where the site's links do not run (a shell)
     return message

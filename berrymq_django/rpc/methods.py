@@ -14,14 +14,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..core.identifier import parse_identifier
 from ..core.message import Message
 from ..core.store import Empty
 from ..core.version import __version__
 from .connections import Connection, Style, new_token
 from .context import CallContext, Limits
+from .inbound import WIRE_MESSAGE, Seen, build_batch, check_identifier
 from .params import Param, Registry, openrpc_document
-from .peers import callback_name
+from .peers import callback_name, incoming
 from .protocol import FORBIDDEN, INVALID_PARAMS, INVALID_TOKEN, TIMEOUT, RPCError, limit_exceeded
 
 __all__ = ["PROCEDURES", "CallContext", "Limits", "call", "discover_document"]
@@ -56,21 +56,6 @@ KWARGS = Param("kwargs", {"type": "object"}, "Keyword arguments of the message."
 UID = Param("uid", {"type": ["string", "null"], "maxLength": 128}, "Unique id, for dedup.", None)
 ORIGIN = Param("origin", {"type": ["string", "null"], "maxLength": 200}, "Sender's node.", None)
 
-#: A message as send_messages takes it; identifiers are checked as IDENTIFIER's.
-WIRE_MESSAGE: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "id": {"type": "string"},
-        "args": {"type": ["array", "null"]},
-        "kwargs": {"type": ["object", "null"]},
-        "uid": {"type": ["string", "null"], "maxLength": 128},
-        "origin": {"type": ["string", "null"], "maxLength": 200},
-        "timestamp": {"type": ["number", "null"]},
-        "reply_to": {"type": ["string", "null"]},
-    },
-    "required": ["id"],
-}
-
 OK = {"type": "string", "const": "ok"}
 TOKEN_RESULT = {"type": "string", "description": "The connection token."}
 MESSAGE_RESULT = {
@@ -86,28 +71,6 @@ MESSAGE_RESULT = {
 }
 
 
-def _identifier(context: CallContext, text: str, name: str = "identifier") -> str:
-    """Check what the schema cannot: the length limit, the grammar, not local."""
-    limit = context.limits.max_identifier_length
-    if len(text) > limit:
-        raise RPCError(
-            INVALID_PARAMS,
-            f"Invalid params: {name!r} is {len(text)} characters; the limit "
-            f"(BERRYMQ 'MAX_IDENTIFIER_LENGTH') is {limit}.",
-        )
-    try:
-        ident = parse_identifier(text)
-    except (TypeError, ValueError) as exc:
-        raise RPCError(INVALID_PARAMS, f"Invalid params: {exc}") from None
-    if ident.is_local:
-        raise RPCError(
-            INVALID_PARAMS,
-            f"Invalid params: {text!r} is local (its name starts with '_'); local messages "
-            "never cross processes.",
-        )
-    return text
-
-
 def _open(context: CallContext, style: Style, ttl: float, **fields: Any) -> str:
     connection = Connection(new_token(), context.principal, style, float(ttl), **fields)
     context.state.open_connection(connection)
@@ -120,34 +83,6 @@ def _connection(context: CallContext, token: str) -> Connection:
         # The same answer for unknown, expired and foreign tokens: no oracle.
         raise RPCError(INVALID_TOKEN, "invalid token")
     return connection
-
-
-def _message(context: CallContext, data: dict[str, Any], index: int) -> Message:
-    """Build messages[index] from its wire dict, whose shape the schema checked.
-
-    A bad identifier is an INVALID_PARAMS error whose data names the index,
-    so a sender can drop just that message.
-    """
-    text = data["id"]
-    reply_to = data.get("reply_to")
-    for field, value in (("id", text), ("reply_to", reply_to)):
-        if value is None:
-            continue
-        where = f"messages[{index}].{field}"
-        try:
-            _identifier(context, value, where)
-        except RPCError as exc:
-            problem = exc.message.removeprefix("Invalid params: ")
-            raise RPCError(
-                INVALID_PARAMS, f"Invalid params: {where}: {problem}", {"index": index}
-            ) from None
-    args = data.get("args")
-    origin = data.get("origin") or f"rpc:{context.principal}"
-    # The sender's timestamp is kept: it is when the message was sent, not when it came in.
-    return Message(
-        text, tuple(args) if args else (), data.get("kwargs"), origin, data.get("uid") or None,
-        data.get("timestamp"), reply_to,
-    )  # fmt: skip
 
 
 # -- the procedures ---------------------------------------------------------
@@ -222,7 +157,7 @@ def interconnect(context: CallContext, addr: str | list[Any], token: str, ttl: f
     result=TOKEN_RESULT,
 )
 def connect_via_queue(context: CallContext, identifier: str, ttl: float) -> str:
-    identifier = _identifier(context, identifier)
+    identifier = check_identifier(context, identifier)
     return _open(context, "queue", ttl, identifier=identifier, maxsize=context.limits.queue_maxsize)
 
 
@@ -247,7 +182,7 @@ def send_message(
     origin: str | None,
 ) -> str:
     _connection(context, token)
-    _identifier(context, identifier)
+    check_identifier(context, identifier)
     origin = origin or f"rpc:{context.principal}"
     if origin == context.dispatcher.node_name:
         return "ok"  # it started here and came back round: it was delivered here already
@@ -281,20 +216,24 @@ def send_messages(context: CallContext, token: str, messages: list[Any]) -> dict
         raise limit_exceeded(
             "MAX_MESSAGES_PER_CALL", limit, len(messages), "The number of messages"
         )
-    here = context.dispatcher.node_name
-    built = [_message(context, data, i) for i, data in enumerate(messages)]
-    # Not the ones that started here and came back round; the others' uids (given here
-    # when the sender gave none) in one dedup round: a shared state answers in one trip.
-    built = [message for message in built if message.origin != here]
-    fresh = context.state.accept_uids([m.uid for m in built], context.limits.dedup_seconds)
+    built = build_batch(context, messages)
+    # The uids (given here when the sender gave none) in one dedup round: a shared state
+    # answers it in one round trip.
+    fresh = context.state.accept_uids([m.uid for m, _ in built], context.limits.dedup_seconds)
     send = context.dispatcher.send
     accepted = 0
-    for message in built:
-        uid = message.uid
-        if fresh.get(uid, False):
-            fresh[uid] = False  # the same uid twice in one batch is a duplicate too
-            send(message)
-            accepted += 1
+    told: Seen = ()
+    try:
+        for message, seen in built:
+            uid = message.uid
+            if fresh.get(uid, False):
+                fresh[uid] = False  # the same uid twice in one batch is a duplicate too
+                if seen != told:
+                    incoming.seen = told = seen  # our peers that have it get no copy
+                send(message)
+                accepted += 1
+    finally:
+        incoming.seen = ()
     return {"accepted": accepted, "duplicates": len(messages) - accepted}
 
 
@@ -371,8 +310,8 @@ def talk(
     kwargs: dict[str, Any] | None,
 ) -> list[Any]:
     _connection(context, token)
-    _identifier(context, identifier)
-    _identifier(context, callback_identifier, "callback_identifier")
+    check_identifier(context, identifier)
+    check_identifier(context, callback_identifier, "callback_identifier")
     return context.dispatcher.talk(identifier, callback_identifier, *(args or ()), **(kwargs or {}))
 
 

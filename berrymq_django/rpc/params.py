@@ -3,11 +3,13 @@
 Each procedure declares its params (``Param``: name, JSON schema,
 description, default). Together they make one JSON Schema object
 (``Procedure.schema``), which ``rpc.discover`` publishes param by param in
-the OpenRPC document and which fastjsonschema compiles once, when the
-procedure is registered, into the validator every call goes through. So a
-keyword the document shows (``type``, ``maxLength``, ``minimum``,
-``exclusiveMinimum``, ``pattern``, ``items``, ``const``, ``anyOf``...) is a
-keyword the server checks, and nothing checks it twice.
+the OpenRPC document and which jsonschema-rs compiles once (JSON Schema
+draft 7, as OpenRPC 1.2 uses), when the procedure is registered, into the
+validator every call goes through. So a keyword the document shows
+(``type``, ``maxLength``, ``minimum``, ``exclusiveMinimum``, ``pattern``,
+``items``, ``const``, ``anyOf``...) is a keyword the server checks, and
+nothing checks it twice. (The validator is compiled Rust: a batch of a
+thousand messages is checked in a fraction of a millisecond.)
 
 What a schema cannot say (an identifier's grammar, a limit read from the
 settings) the procedures check themselves; their descriptions say so.
@@ -23,8 +25,7 @@ import dataclasses
 from collections.abc import Callable, Iterable
 from typing import Any
 
-import fastjsonschema
-from fastjsonschema import JsonSchemaValueException
+import jsonschema_rs
 
 from .protocol import INVALID_PARAMS, METHOD_NOT_FOUND, RPCError
 
@@ -73,14 +74,15 @@ class Procedure:
     params: tuple[Param, ...]
     summary: str
     result: dict[str, Any]
-    _validate: Callable[[Any], Any] = dataclasses.field(init=False, repr=False, compare=False)
+    _validator: jsonschema_rs.Draft7Validator = dataclasses.field(
+        init=False, repr=False, compare=False
+    )
     _names: tuple[str, ...] = dataclasses.field(init=False, repr=False, compare=False)
     _defaults: dict[str, Any] = dataclasses.field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # Decided once: the validator, the positional order, the defaults to fill in.
-        validate = fastjsonschema.compile(self.schema, use_default=False)
-        object.__setattr__(self, "_validate", validate)
+        object.__setattr__(self, "_validator", jsonschema_rs.Draft7Validator(self.schema))
         object.__setattr__(self, "_names", tuple(p.name for p in self.params))
         defaults = {p.name: p.default for p in self.params if not p.required}
         object.__setattr__(self, "_defaults", defaults)
@@ -111,9 +113,12 @@ class Procedure:
         else:
             given = params
         try:
-            self._validate(given)
-        except JsonSchemaValueException as exc:
+            self._validator.validate(given)
+        except jsonschema_rs.ValidationError as exc:
             raise self._refusal(given, exc) from None
+        except ValueError as exc:  # a lone surrogate in a key: text no JSON encoder writes
+            message = f"Invalid params: not valid Unicode text ({exc})."
+            raise RPCError(INVALID_PARAMS, message) from None
         if len(given) == len(self._names):
             return given
         bound = dict(self._defaults)
@@ -124,11 +129,12 @@ class Procedure:
         """Return the params as "a, b?, c?" (optional ones marked)."""
         return ", ".join(p.name if p.required else f"{p.name}?" for p in self.params) or "none"
 
-    def _refusal(self, given: dict[str, Any], exc: JsonSchemaValueException) -> RPCError:
+    def _refusal(self, given: dict[str, Any], exc: jsonschema_rs.ValidationError) -> RPCError:
         """Turn the validator's complaint into INVALID_PARAMS naming the param and value."""
-        path = [int(part) if part.isdigit() else part for part in exc.path[1:]]
+        path = list(exc.instance_path)
+        rule = str(exc.schema_path[-1])
         if not path:  # the params object itself: a param missing or unknown
-            if exc.rule == "required":
+            if rule == "required":
                 missing = [p.name for p in self.params if p.required and p.name not in given]
                 return RPCError(
                     INVALID_PARAMS,
@@ -145,7 +151,10 @@ class Procedure:
         where = repr(path[0]) if len(path) == 1 else str(path[0])
         where += "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path[1:])
         data = {"index": path[1]} if len(path) > 1 and isinstance(path[1], int) else None
-        problem = _problem(exc.rule, exc.rule_definition, exc.value, exc.definition)
+        schema: Any = self.schema
+        for step in exc.schema_path[:-1]:
+            schema = schema[step]
+        problem = _problem(rule, schema[rule], exc.instance, schema)
         return RPCError(INVALID_PARAMS, f"Invalid params: {where} {problem}", data)
 
 

@@ -9,6 +9,14 @@ link added while the registry runs starts at once.
 
 The session state (``ConnectionState``) is handed in: the links open their
 call-back connections there, and the sync thread reads its connections.
+
+The registry is the dispatcher's one relay for peering (while it has a
+link that sends). For each non-local message it picks the links whose
+FORWARD wants it and whose peer does not have it yet, and tells each peer
+who has it or is being sent it (the message's ``seen``): this site, every
+peer it goes to now, and those the site that sent it here named. A peer
+forwards a message to none of those, so in a full mesh a message crosses
+each link once, not once per path, and it still travels along a chain.
 """
 
 from __future__ import annotations
@@ -21,30 +29,54 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from .connections import Connection
-from .link import CALLBACK_PRINCIPAL_PREFIX, LinkStyle, PeerConfig, PeerLink, wire_form
+from .link import CALLBACK_PRINCIPAL_PREFIX, BaseLink, LinkStyle, PeerConfig
 from .protocol import limit_exceeded
 from .puller import QueueLink
+from .sender import Outgoing, PeerLink, wire_form
 
 if TYPE_CHECKING:
     from ..core.dispatcher import Dispatcher
+    from ..core.message import Message
     from .connections import ConnectionState
 
 __all__ = [
     "CALLBACK_PRINCIPAL_PREFIX",
     "CALLBACK_SYNC_SECONDS",
+    "BaseLink",
     "LinkStyle",
     "PeerConfig",
     "PeerLink",
     "Peers",
     "callback_name",
+    "incoming",
     "wire_form",
 ]
 
 logger = logging.getLogger("berrymq.peers")
 
-#: How often each process of a site on a shared backend looks for interconnects
-#: that reached one of its other processes, to call those peers back too.
+#: How often the registry looks at the connections: to collect call-back links whose
+#: connection expired and, on a shared backend, to call back peers that interconnected
+#: through another process of the site.
 CALLBACK_SYNC_SECONDS = 2.0
+#: Most site names a message carries in its ``seen`` (as the endpoint accepts them).
+MAX_SEEN = 64
+#: Bound on the cache of routes (which links, and what seen) by identifier, origin and seen.
+_MAX_ROUTES = 10_000
+
+# A route: the links a message goes to, and the seen it tells them.
+_Route = tuple[tuple[PeerLink, ...], tuple[str, ...]]
+
+
+class _Incoming(threading.local):
+    """What the peer that sent the message this thread hands the dispatcher said about it."""
+
+    #: The sites that have the message already (a class default: reading it never raises).
+    seen: tuple[str, ...] = ()
+
+
+#: send_messages sets ``incoming.seen`` around dispatcher.send(); the registry's relay()
+#: reads it, in the same thread.
+incoming = _Incoming()
 
 
 def callback_name(principal: str, addr: str) -> str:
@@ -81,7 +113,11 @@ class Peers:
         self.self_url = self_url
         #: The HTTP transport every link is built with (None: httpx's own).
         self.transport = transport
-        self._links: dict[str, PeerLink] = {}
+        self._links: dict[str, BaseLink] = {}
+        self._relaying: tuple[PeerLink, ...] = ()  # the links that send; read without the lock
+        # Routes by (identifier, origin, seen); replaced (never changed) when a link comes,
+        # goes or learns its peer's name, so relay() reads it without the lock.
+        self._routes: dict[tuple[str, str, tuple[str, ...]], _Route] = {}
         self._callers: dict[str, str] = {}  # call-back link name -> the principal it serves
         self._lock = threading.Lock()
         self._started = False
@@ -101,30 +137,31 @@ class Peers:
         for config in configs:
             self.add(config)
 
-    def add(self, config: PeerConfig) -> PeerLink:
+    def add(self, config: PeerConfig) -> BaseLink:
         """Add a link; start it if the site runs.
 
         A link of the same name is replaced: what it has not sent yet goes
         first through the new one, in its order (``PeerLink.take_over``).
         """
-        cls = QueueLink if config.style == "queue" else PeerLink
+        cls: type[BaseLink] = QueueLink if config.style == "queue" else PeerLink
         link = cls(config, self.dispatcher, self.state, self.self_url, transport=self.transport)
         with self._lock:
             old = self._links.pop(config.name, None)
             self._links[config.name] = link
             started = self._started
-        if old is not None:
-            link.take_over(old)
-            self.dispatcher.remove_relay(old)
-        if config.style != "queue":
-            self.dispatcher.add_relay(link)
+            if isinstance(old, PeerLink) and isinstance(link, PeerLink):
+                link.take_over(old)
+            elif old is not None:
+                old.begin_stop(time.monotonic())  # a puller holds nothing to hand over
+                old.client.close()
+            self._links_changed()
         if started:
             link.start()
         return link
 
     def add_callback(
         self, addr: str, token: str, ttl: float, principal: str, *, limit: int | None = None
-    ) -> PeerLink | None:
+    ) -> BaseLink | None:
         """Start calling back an interconnected peer, unless a configured link already does.
 
         A peer that interconnects again (it restarted) gets the call-back link
@@ -147,7 +184,7 @@ class Peers:
                         "MAX_INTERCONNECTS", limit, held + 1, "The number of interconnects"
                     )
             self._callers[name] = principal
-        if link is not None and link.config.style == "callback":
+        if isinstance(link, PeerLink) and link.config.style == "callback":
             link.retarget(token, ttl)
         else:
             config = PeerConfig(name=name, url=addr, style="callback", ttl=ttl, token=token)
@@ -160,19 +197,71 @@ class Peers:
         with self._lock:
             link = self._links.pop(name, None)
             self._callers.pop(name, None)
+            self._links_changed()
         if link is None:
             return False
-        self.dispatcher.remove_relay(link)
         link.close(timeout)
         return True
 
-    def links(self) -> list[PeerLink]:
+    def _links_changed(self) -> None:
+        """Renew the sending links, and be the dispatcher's relay while there are any.
+
+        Caller holds ``self._lock``.
+        """
+        was = bool(self._relaying)
+        self._relaying = tuple(link for link in self._links.values() if isinstance(link, PeerLink))
+        for link in self._relaying:
+            link.on_peer_node = self._forget_routes
+        self._routes = {}
+        if self._relaying and not was:
+            self.dispatcher.add_relay(self)
+        elif was and not self._relaying:
+            self.dispatcher.remove_relay(self)
+
+    def _forget_routes(self) -> None:
+        self._routes = {}
+
+    def relay(self, message: Message) -> None:
+        """Hand a non-local message to each link that wants it and whose peer lacks it."""
+        key = (message.id, message.origin, incoming.seen)
+        routes = self._routes
+        route = routes.get(key)
+        if route is None:
+            route = self._route(*key)
+            if len(routes) >= _MAX_ROUTES:
+                routes.clear()
+            routes[key] = route
+        targets, seen = route
+        if targets:
+            item = Outgoing(message, seen)  # one for all: its wire form is made once
+            for link in targets:
+                link.put(item)
+
+    def _route(self, identifier: str, origin: str, seen: tuple[str, ...]) -> _Route:
+        """Decide which links a message goes to, and what each peer is told has it."""
+        targets = [
+            link
+            for link in self._relaying
+            if link.peer_node != origin
+            and (link.peer_node is None or link.peer_node not in seen)
+            and link.wants(identifier)
+        ]
+        # Who has it once these calls are made: the peer forwards it to none of them.
+        # The origin needs no telling (nothing goes back there), nor a lone peer its own
+        # name: then a message twittered here to one peer carries no seen at all.
+        names = [self.dispatcher.node_name, *seen]
+        names += [link.peer_node for link in targets if link.peer_node is not None]
+        skip = {origin, targets[0].peer_node} if len(targets) == 1 else {origin}
+        has = tuple(name for name in dict.fromkeys(names) if name not in skip)
+        return tuple(targets), has[:MAX_SEEN]
+
+    def links(self) -> list[BaseLink]:
         """Return the links, in the order they were added."""
         with self._lock:
             return list(self._links.values())
 
     def status(self) -> dict[str, Any]:
-        """Return each link's figures by name (see PeerLink.status)."""
+        """Return each link's figures by name (see BaseLink.status)."""
         return {link.config.name: link.status() for link in self.links()}
 
     # -- call-back sync -----------------------------------------------------
@@ -254,8 +343,7 @@ class Peers:
         with self._lock:
             links, self._links = list(self._links.values()), {}
             self._callers = {}
-        for link in links:
-            self.dispatcher.remove_relay(link)
+            self._links_changed()
         deadline = time.monotonic() + timeout
         for link in links:
             link.begin_stop(deadline)

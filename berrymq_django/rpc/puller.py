@@ -17,7 +17,7 @@ from typing import Any
 
 from ..core.message import Message
 from .client import PeerError, RemoteError
-from .link import PeerLink
+from .link import BaseLink
 
 __all__ = ["PULL_DEDUP_SECONDS", "QueueLink"]
 
@@ -27,14 +27,11 @@ logger = logging.getLogger("berrymq.peers")
 PULL_DEDUP_SECONDS = 600.0
 
 
-class QueueLink(PeerLink):
+class QueueLink(BaseLink):
     """Pull one queue of one peer by long poll."""
 
     # A puller has nothing to flush, and may sit in a long poll: stop does not wait.
     waits_at_stop = False
-
-    def relay(self, message: Message) -> None:
-        """Relay nothing: a queue link only pulls."""
 
     def _run(self) -> None:
         if self._stopping.is_set():

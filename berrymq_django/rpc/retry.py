@@ -23,15 +23,15 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from typing import TYPE_CHECKING, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 import orjson
 
 from .client import RemoteError, Unauthorized
 from .protocol import INVALID_PARAMS, LIMIT_EXCEEDED
 
-if TYPE_CHECKING:
-    from ..core.message import Message
+#: What a batch holds: messages, with whatever a link keeps beside each.
+T = TypeVar("T")
 
 __all__ = ["Action", "Decision", "decide", "refused_index", "unencodable"]
 
@@ -42,7 +42,7 @@ _BAD_INDEX = re.compile(r"\bmessages\[(\d+)\]")
 
 
 @dataclasses.dataclass
-class Decision:
+class Decision(Generic[T]):
     """What to do after a failed call.
 
     ``action``: stop the link; retry after a backoff; reconnect (forget the
@@ -53,8 +53,8 @@ class Decision:
     """
 
     action: Action
-    refused: list[Message] = dataclasses.field(default_factory=list)
-    requeue: list[Message] = dataclasses.field(default_factory=list)
+    refused: list[T] = dataclasses.field(default_factory=list)
+    requeue: list[T] = dataclasses.field(default_factory=list)
     batch_limit: int | None = None
 
 
@@ -69,8 +69,8 @@ def refused_index(exc: RemoteError) -> int | None:
 
 
 def decide(
-    exc: Exception, *, callback: bool, token_worked: bool, batch: list[Message], batch_limit: int
-) -> Decision:
+    exc: Exception, *, callback: bool, token_worked: bool, batch: list[T], batch_limit: int
+) -> Decision[T]:
     """Decide what a link does after exc; batch is the batch in flight (not changed here).
 
     ``callback``: the link calls back someone else's interconnect (it cannot
@@ -101,12 +101,12 @@ def decide(
     return Decision("resend", refused=list(batch))
 
 
-def unencodable(batch: list[Message], wire: list[dict[str, object]]) -> list[Message]:
-    """Return the messages of batch (as wire dicts) that JSON cannot carry; all if none alone."""
+def unencodable(batch: list[T], wire: list[dict[str, Any]]) -> list[T]:
+    """Return the items of batch (wire: their wire dicts) JSON cannot carry; all if none alone."""
     bad = []
-    for message, data in zip(batch, wire, strict=True):
+    for item, data in zip(batch, wire, strict=True):
         try:
             orjson.dumps(data, default=str)
         except TypeError:
-            bad.append(message)
+            bad.append(item)
     return bad or list(batch)  # none fails alone: give up on the batch

@@ -155,6 +155,37 @@ def test_a_message_sent_to_one_site_of_a_mesh_reaches_each_site_once(sites: Site
         assert len({item["uid"] for item in got}) == 25, site.name
         sent = sorted(item["args"][0] for item in got if item["id"] == "order:created")
         assert sent == list(range(20)), site.name
+    # A sent each message to B and C, once; neither passed on a copy the other had.
+    assert {f["sent"] for f in a.status(TESTER_KEY)["peers"].values()} == {25}
+    for site in (b, c):
+        assert {f["sent"] for f in site.status(TESTER_KEY)["peers"].values()} == {0}
+
+
+def test_a_chain_of_sites_passes_messages_along(sites: SiteFactory):
+    """X names Y, Y names Z, X and Z know nothing of each other: Y relays both ways."""
+    z = sites("chain-z", keys={"chain-y": key_for("chain-y")})
+    y = sites(
+        "chain-y",
+        keys={"chain-x": key_for("chain-x")},
+        peers={"z": {"URL": z.rpc_url, "API_KEY": key_for("chain-y")}},
+    )
+    x = sites("chain-x", peers={"y": {"URL": y.rpc_url, "API_KEY": key_for("chain-x")}})
+    for site in (x, y, z):
+        wait_until(
+            lambda site=site: (
+                all(f["state"] == "connected" for f in site.status(TESTER_KEY)["peers"].values())
+                and site.status(TESTER_KEY)["peers"] != {}
+            ),
+            site=site,
+        )
+
+    x.twitter("order:created", 5)
+    z.twitter("order:shipped", 5)
+
+    for site in (x, y, z):
+        assert site.wait_for(10, stable=0.5) == 10, site.name
+    assert [item["args"][0] for item in z.received(origin="chain-x")] == list(range(5))
+    assert [item["args"][0] for item in x.received(origin="chain-z")] == list(range(5))
 
 
 # -- peers that answer too slowly ---------------------------------------------------------

@@ -21,8 +21,9 @@ import pytest
 from berrymq_django.backends.memory import MemoryBackend
 from berrymq_django.core.dispatcher import Dispatcher
 from berrymq_django.core.message import Message
-from berrymq_django.rpc.link import PeerConfig, PeerLink
+from berrymq_django.rpc.link import PeerConfig
 from berrymq_django.rpc.peers import Peers
+from berrymq_django.rpc.sender import PeerLink
 
 URL = "http://peer.test/berrymq/rpc/"
 

@@ -78,13 +78,24 @@ def violations(schema: dict[str, Any]) -> list[tuple[str, Any]]:
             found.append((keyword, "not it\n"))
         elif keyword == "items":
             found.extend((f"items.{k}", [v]) for k, v in item_violations(limit))
+        elif keyword == "maxItems":
+            found.append((keyword, [valid_sample(schema.get("items", {}))] * (limit + 1)))
         elif keyword not in ("type", "anyOf", "default", "description"):
             raise AssertionError(f"no violation written for keyword {keyword!r}: add one")
     return found
 
 
+def valid_sample(schema: dict[str, Any]) -> Any:
+    """Return a value schema accepts (an object item, or a value of its first type)."""
+    if "properties" in schema:
+        return GOOD_ITEM
+    return "x" if "string" in _types(schema) else SAMPLES[sorted(_types(schema))[0]]
+
+
 def item_violations(schema: dict[str, Any]) -> list[tuple[str, Any]]:
-    """Return (keyword, item) pairs for an array's object items."""
+    """Return (keyword, item) pairs for an array's items."""
+    if "properties" not in schema:
+        return violations(schema)
     found: list[tuple[str, Any]] = [("type", "not an object")]
     for name in schema.get("required", []):
         found.append((f"required.{name}", {k: v for k, v in GOOD_ITEM.items() if k != name}))
