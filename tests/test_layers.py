@@ -53,3 +53,17 @@ def test_plain_python_layer_imports_without_django(package: str):
     report = json.loads(done.stdout)
     loaded, first_by = report["loaded"], report["first_by"]
     assert not loaded, f"importing {first_by} loaded {len(loaded)} modules of Django or DRF"
+
+
+#: A module holds one concept; past this many lines it is holding two.
+MAX_MODULE_LINES = 400
+
+
+def test_no_module_of_the_package_passes_the_size_of_one_concept():
+    sizes = {
+        str(path.relative_to(ROOT)): len(path.read_text().splitlines())
+        for path in (ROOT / "berrymq_django").rglob("*.py")
+        if "migrations" not in path.parts
+    }
+    too_big = {path: lines for path, lines in sizes.items() if lines > MAX_MODULE_LINES}
+    assert not too_big, f"modules over {MAX_MODULE_LINES} lines (split them): {too_big}"

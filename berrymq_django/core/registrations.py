@@ -22,9 +22,12 @@ from .subscription import (
     Registry,
     Route,
     Subscription,
+    check_callable,
     check_group,
+    check_guard,
     dotted_name,
     network_dot,
+    same_callable,
 )
 
 if TYPE_CHECKING:
@@ -32,8 +35,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Registrations"]
 
-# The route cache is keyed by the identifier text as sent; remote senders
-# could invent endless identifiers, so the cache is bounded.
+# Routes are cached by identifier text as sent, which remote senders choose: bounded.
 _MAX_CACHED_ROUTES = 10_000
 
 
@@ -219,8 +221,8 @@ class Registrations:
         "Scaling out"); in one process that is this one, once.
         """
         pattern = Identifier(identifier)
-        _check_callable(fn, "follower")
-        _check_guard(guard_condition)
+        check_callable(fn, "follower")
+        check_guard(guard_condition)
         check_group(group)
         self._add(
             lambda seq: Subscription(
@@ -253,7 +255,7 @@ class Registrations:
                 f"register_method() needs a bound method, not {bound_method!r}; "
                 "use register_function() for plain functions."
             )
-        _check_guard(guard_condition)
+        check_guard(guard_condition)
         check_group(group)
         ref = weakref.WeakMethod(bound_method, self._on_dead)
         self._add(
@@ -275,7 +277,7 @@ class Registrations:
             found = [
                 s
                 for s in self._registry.subscriptions.values()
-                if s.kind != "queue" and _same_callable(s.resolve(), fn_or_method)
+                if s.kind != "queue" and same_callable(s.resolve(), fn_or_method)
             ]
             for sub in found:
                 self._remove_locked(sub)
@@ -369,20 +371,6 @@ class Registrations:
 
     def _after_fork_in_child(self) -> None:
         self._lock = threading.Lock()  # the parent's was held across the fork
-
-
-def _same_callable(a: Any, b: Any) -> bool:
-    return a is b or (a is not None and hasattr(a, "__self__") and a == b)
-
-
-def _check_callable(fn: Any, what: str) -> None:
-    if not callable(fn):
-        raise TypeError(f"A berryMQ {what} must be callable, not {fn!r}.")
-
-
-def _check_guard(guard: Any) -> None:
-    if guard is not None and not callable(guard):
-        raise TypeError(f"guard_condition must be a callable taking the message, not {guard!r}.")
 
 
 # Every instance, for the fork hooks: a fork waits for each lock, so no

@@ -40,9 +40,12 @@ __all__ = [
     "Registry",
     "Route",
     "Subscription",
+    "check_callable",
     "check_group",
+    "check_guard",
     "dotted_name",
     "network_dot",
+    "same_callable",
 ]
 
 Kind = Literal["function", "method", "queue"]
@@ -283,3 +286,20 @@ def network_dot(subscriptions: list[Subscription]) -> str:
 def _dot(text: str) -> str:
     escaped = text.replace("\\", "\\\\").replace('"', '\\"')
     return f'"{escaped}"'
+
+
+def same_callable(a: Any, b: Any) -> bool:
+    """Whether a subscription's callable a is b (bound methods compare equal)."""
+    return a is b or (a is not None and hasattr(a, "__self__") and a == b)
+
+
+def check_callable(fn: Any, what: str) -> None:
+    """Raise TypeError naming fn unless it is callable."""
+    if not callable(fn):
+        raise TypeError(f"A berryMQ {what} must be callable, not {fn!r}.")
+
+
+def check_guard(guard: Any) -> None:
+    """Raise TypeError naming guard unless it is None or callable."""
+    if guard is not None and not callable(guard):
+        raise TypeError(f"guard_condition must be a callable taking the message, not {guard!r}.")
