@@ -138,7 +138,10 @@ class BerryMQConfig(AppConfig):
     verbose_name = "berryMQ"
 
     def ready(self) -> None:
-        """Register checks, configure the dispatcher, autodiscover, connect model events."""
+        """Register checks, configure the dispatcher and peers, autodiscover, connect events.
+
+        In a process that serves the site (see serves_site), start its background work.
+        """
         register_checks()
         configure_dispatcher()
         setting_changed.connect(
