@@ -175,10 +175,11 @@ class BerryMQConfig(AppConfig):
     verbose_name = "berryMQ"
 
     def ready(self) -> None:
-        """Register checks, configure the dispatcher, autodiscover, connect model events.
+        """Register checks, configure the dispatcher and peers, autodiscover, connect events.
 
         A mistake in BERRYMQ never stops start-up: it is logged, what it concerns
-        keeps its default or stays off, and ``manage.py check`` reports it.
+        keeps its default or stays off, and ``manage.py check`` reports it. In a
+        process that serves the site (see serves_site), start its background work.
         """
         register_checks()
         with berrymq_settings.lenient():
