@@ -148,7 +148,7 @@ def test_lists_what_autodiscovery_registered() -> None:
     output = run()
     assert "example_project.shop.receivers.log_order" in output
     assert "example_project.shop.services.StockKeeper.on_order" in output
-    assert "Queue('order:created')" in output
+    assert "Queue('order:packed', shared=True)" in output  # the shop's packing queue
 
 
 def test_a_grouped_follower_shows_its_group() -> None:

@@ -15,6 +15,9 @@ scripts that do each step atomically (``group_scripts``):
     claimed elsewhere   checked against the uid window before it runs again
     not run (stopping)  made claimable by the other members at once (LEAVE_STREAM)
 
+and, every few seconds (``tidy``), removes the consumers of processes that
+ended holding nothing and reads the counts status() shows.
+
 Everything here is used by the group reader's thread only, except the
 counters, which status() reads.
 """

@@ -248,10 +248,11 @@ class GroupReader:
         kept_at = read_at
         done: list[tuple[bytes, str]] = []
         declined: list[bytes] = []
+        left: list[bytes] = []  # not run: stopping
         for index, (entry_id, message) in enumerate(messages):
             now = monotonic()
             if inbox is None or (stop.is_set() and now >= self.stop_by):
-                declined += [e for e, _ in messages[index:]]
+                left = [e for e, _ in messages[index:]]
                 break
             if now - kept_at > keep_every:
                 ledger.keep(client, stream, [e for e, _ in messages[index:]])
@@ -274,7 +275,7 @@ class GroupReader:
         ledger.done(stream, done, read_at)
         ledger.handled += len(done)
         ledger.declined += len(declined)
-        ledger.give_back(client, stream, declined)
+        ledger.give_back(client, stream, declined + left)
 
     def _decode(
         self, stream: GroupStream, entries: list[Entry], read_at: float
