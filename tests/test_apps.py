@@ -129,7 +129,8 @@ def test_bad_backend_is_improperly_configured_naming_key_and_value() -> None:
 def test_backend_options_the_backend_refuses_are_improperly_configured() -> None:
     with (
         pytest.raises(
-            ImproperlyConfigured, match=r"'BACKEND_OPTIONS' \{'url': 'x'\}.*MemoryBackend"
+            # The options are not echoed: they may hold a password.
+            ImproperlyConfigured, match=r"'BACKEND_OPTIONS' does not suit MemoryBackend"
         ),
         override_settings(BERRYMQ={"BACKEND_OPTIONS": {"url": "x"}}),
     ):

@@ -263,7 +263,8 @@ def test_a_negative_timeout_exits_1_without_a_traceback(target: Site):
     done = run(["berrymq_tail", "--timeout", "-1"], target.environ())
     assert done.returncode == 1
     assert done.stderr == (
-        "CommandError: --timeout must be a positive number of seconds, not -1.\n"
+        "CommandError: --timeout must be a positive number of seconds, at most 31536000 "
+        "(a year), not -1.\n"
     )
 
 
