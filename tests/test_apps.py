@@ -130,7 +130,8 @@ def test_backend_options_the_backend_refuses_are_improperly_configured() -> None
     with (
         pytest.raises(
             # The options are not echoed: they may hold a password.
-            ImproperlyConfigured, match=r"'BACKEND_OPTIONS' does not suit MemoryBackend"
+            ImproperlyConfigured,
+            match=r"'BACKEND_OPTIONS' does not suit MemoryBackend",
         ),
         override_settings(BERRYMQ={"BACKEND_OPTIONS": {"url": "x"}}),
     ):
