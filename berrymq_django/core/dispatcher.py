@@ -204,15 +204,14 @@ class Dispatcher(Registrations):
         A backend that distributes groups calls this in the one process that
         took the message. 0 means no member here (the backend may hand the
         message to another process). A talk() request is answered as usual.
-        Raises ``FollowerFailed`` (the follower's exception as its cause)
-        when a member raised, after every member had its turn; the error is
-        also logged and counted, as on every path.
+        Raises ``FollowerFailed`` (its cause the follower's exception) when a
+        member raised, after every member had its turn; logged and counted too.
         """
         if self._dead:
             self._sweep()
-        members = tuple(
-            s for s in self._registry.matching(parse_identifier(message.id)) if s.group == group
-        )
+        ident = parse_identifier(message.id)
+        with self._lock:  # the registry changes under the lock only
+            members = tuple(s for s in self._registry.matching(ident) if s.group == group)
         failure: Exception | None = None
         results: list[Any] = []
         for sub in members:
