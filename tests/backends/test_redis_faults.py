@@ -159,42 +159,28 @@ def test_without_redis_twitter_carries_on_and_requests_keep_their_timeouts(make_
         backend.connection_state.open_connection(connection)
 
 
-def test_a_restarted_worker_loses_no_shared_queue_message(make_dispatcher, spawn):
-    here = make_dispatcher()
-    first = spawn()
-    first.call("queue", name="tasks", pattern="task:*", shared=True)
-    assert first.call("ready")["ready"]
-
-    for i in range(100):
-        here.twitter("task:run", i)
-    assert here.backend.flush()
-    taken_first = first.call("take", name="tasks", most=30)["args"]
-    first.kill()  # no goodbye: its route stays until its lease runs out
-
-    for i in range(100, 150):
-        here.twitter("task:run", i)
-    assert here.backend.flush()
-    second = spawn()
-    second.call("queue", name="tasks", pattern="task:*", shared=True)
-    taken_second = second.call("take", name="tasks", timeout=0.3)["args"]
-
-    assert len(taken_first) == 30
-    assert sorted(taken_first + taken_second) == list(range(150))
+def _kill(worker) -> None:
+    worker.kill()  # no goodbye: its route stays until its lease runs out
 
 
-def test_a_gracefully_stopped_worker_loses_no_shared_queue_message(make_dispatcher, spawn):
-    here = make_dispatcher()
-    first = spawn()
-    first.call("queue", name="tasks", pattern="task:*", shared=True)
-    assert first.call("ready")["ready"]
-
-    for i in range(100):
-        here.twitter("task:run", i)
-    assert here.backend.flush()
-    taken_first = first.call("take", name="tasks", most=30)["args"]
+def _terminate(worker) -> None:
     # SIGTERM, as a deploy or --max-requests sends: it closes its queue and exits cleanly,
     # which must keep the route as a crash does until its lease runs out.
-    assert first.terminate() == 0, "".join(first.stderr)
+    assert worker.terminate() == 0, "".join(worker.stderr)
+
+
+@pytest.mark.parametrize("stop", [_kill, _terminate], ids=["crashed", "gracefully_stopped"])
+def test_a_restarted_worker_loses_no_shared_queue_message(make_dispatcher, spawn, stop):
+    here = make_dispatcher()
+    first = spawn()
+    first.call("queue", name="tasks", pattern="task:*", shared=True)
+    assert first.call("ready")["ready"]
+
+    for i in range(100):
+        here.twitter("task:run", i)
+    assert here.backend.flush()
+    taken_first = first.call("take", name="tasks", most=30)["args"]
+    stop(first)
 
     for i in range(100, 150):
         here.twitter("task:run", i)
