@@ -94,7 +94,7 @@ module BerryMQ
           wait = connections.size == 1 ? @poll_seconds : 1
           connections.each { |connection| poll(connection, wait) }
           delay = 0.05
-        rescue Error => e
+        rescue StandardError => e # the thread must outlive any one failure
           warn("berrymq: receiving from #{@poll.uri}: #{e.message}; retrying") if delay >= 1
           sleep(delay)
           delay = [delay * 2, 2.0].min

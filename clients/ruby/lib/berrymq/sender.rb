@@ -121,6 +121,9 @@ module BerryMQ
           return unless backoff(e, [delay, 1.0].max)
         rescue RemoteError => e
           batch = drop_bad(batch, e)
+        rescue StandardError => e # never leave flush waiting on a dead thread
+          warn("berrymq: #{batch.size} messages dropped: #{e.class}: #{e.message}")
+          return
         end
       end
     end

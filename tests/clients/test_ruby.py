@@ -1,0 +1,124 @@
+"""The Ruby client (clients/ruby) against a live site: its minitest suite, and an outage.
+
+The minitest suite (clients/ruby/test/test_*.rb) runs in one ``ruby``
+process against a site started here; the outage test stops and restarts the
+site under a Ruby process (clients/ruby/test/outage.rb) that talks to this
+test over stdin and stdout. Without ``ruby`` these tests are skipped, unless
+BERRYMQ_REQUIRE_RUBY=1 (CI sets it) makes that a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from tests.support import eventually
+from tests.support.sites import ROOT
+
+from .sites import ClientSite
+
+CLIENT = ROOT / "clients" / "ruby"
+RUBY = shutil.which("ruby")
+
+if RUBY is None:
+    if os.environ.get("BERRYMQ_REQUIRE_RUBY") == "1":
+        raise RuntimeError("BERRYMQ_REQUIRE_RUBY=1 but no ruby on PATH: install Debian's ruby")
+    pytest.skip("ruby is not installed (apt-get install ruby)", allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def site() -> Iterator[ClientSite]:
+    with ClientSite() as started:
+        yield started
+
+
+def ruby(*args: str) -> list[str]:
+    """The command line running ruby with the client and its tests on the load path."""
+    assert RUBY is not None
+    return [RUBY, "-Ilib", "-Itest", *args]
+
+
+def test_minitest_suite(site: ClientSite) -> None:
+    """Every clients/ruby/test/test_*.rb passes against the live site."""
+    files = sorted(str(p.relative_to(CLIENT)) for p in (CLIENT / "test").glob("test_*.rb"))
+    assert files, "no minitest files found"
+    loader = "ARGV.each { |f| require File.expand_path(f) }"
+    env = {**os.environ, **site.environ_for_client()}
+    done = subprocess.run(
+        ruby("-e", loader, *files),
+        cwd=CLIENT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, f"minitest failed:\n{output}"
+    assert " 0 failures, 0 errors, 0 skips" in output, output
+
+
+def test_outage_unavailable_then_flushed_at_exit() -> None:
+    """Site down: flush and talk raise Unavailable; back up: at exit, all 20 arrive once.
+
+    The site comes back without its tokens, so this also covers the client's
+    transparent reconnection on an unknown token.
+    """
+    identifier = f"outage{uuid.uuid4().hex[:8]}:buffered"
+    site = ClientSite("client-outage")
+    site.start()
+    env = {**os.environ, **site.environ_for_client(), "OUTAGE_IDENTIFIER": identifier}
+    process = subprocess.Popen(
+        ruby("test/outage.rb"),
+        cwd=CLIENT,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert process.stdin is not None and process.stdout is not None
+    lines: list[str] = []
+
+    def expect(prefix: str) -> str:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        lines.append(line)
+        while line and not line.startswith(prefix):  # warnings on the way
+            line = process.stdout.readline()
+            lines.append(line)
+        assert line.startswith(prefix), f"expected {prefix!r}; the script said:\n{''.join(lines)}"
+        return line
+
+    def tell(word: str) -> None:
+        assert process.stdin is not None
+        process.stdin.write(word + "\n")
+        process.stdin.flush()
+
+    try:
+        expect("connected")
+        site.stop(graceful=False)
+        tell("down")
+        expect("unavailable: ")
+        site.start()
+        tell("up")
+        expect("exiting 20")
+        rest, _ = process.communicate(timeout=120)
+        lines.append(rest)
+        assert process.returncode == 0, "".join(lines)
+        got = eventually(
+            lambda: site.received(identifier),
+            until=lambda got: len(got) >= 20,
+            timeout=30,
+            what="the 20 buffered messages on the site",
+        )
+        assert sorted(item["args"][0] for item in got) == list(range(20)), got
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        site.close(show_log=process.returncode != 0)
