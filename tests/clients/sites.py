@@ -25,14 +25,24 @@ CLIENT_KEY = "test-key-client-0123456789abcdef0123456789abcdef"
 class ClientSite(SiteProcess):
     """A started-on-demand site that knows CLIENT_KEY as principal "client"."""
 
-    def __init__(self, name: str = "client-site", *, port: int | None = None) -> None:
+    def __init__(
+        self,
+        name: str = "client-site",
+        *,
+        port: int | None = None,
+        berrymq: dict[str, Any] | None = None,
+    ) -> None:
+        """berrymq: more BERRYMQ settings (a BACKEND, say)."""
         super().__init__(
             name,
             app="tests.clients.site_wsgi:application",
             settings="tests.clients.site_settings",
             ready="/received/?id=-",
             port=port,
-            env={"BERRYMQ_SITE_KEYS": json.dumps({"client": CLIENT_KEY})},
+            env={
+                "BERRYMQ_SITE_KEYS": json.dumps({"client": CLIENT_KEY}),
+                "BERRYMQ_SITE_EXTRA": json.dumps(berrymq or {}),
+            },
             gunicorn={"worker_class": "gthread", "threads": 16},
         )
 

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support import eventually
+from tests.support import eventually, free_port
 from tests.support.sites import ROOT
 
 from .sites import ClientSite
@@ -122,3 +122,29 @@ def test_outage_unavailable_then_flushed_at_exit() -> None:
             process.kill()
             process.wait()
         site.close(show_log=process.returncode != 0)
+
+
+def test_a_backend_that_cannot_answer_is_retried_then_unavailable() -> None:
+    """A site whose Redis is down answers -32005: retried with backoff, then Unavailable."""
+    dead_redis = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    options = {"URL": dead_redis, "CONNECT_TIMEOUT": 0.2, "SOCKET_TIMEOUT": 0.2}
+    backend = {"BACKEND": "berrymq_django.backends.redis.RedisBackend", "BACKEND_OPTIONS": options}
+    script = """
+        require "berrymq"
+        begin
+          BerryMQ::Client.new(ENV["BERRYMQ_URL"], api_key: ENV["BERRYMQ_API_KEY"], retry_for: 3)
+          abort "connected to a site that cannot answer"
+        rescue BerryMQ::Unavailable => e
+          puts e.message
+        end
+    """
+    with ClientSite("client-no-redis", berrymq=backend) as site:
+        env = {**os.environ, **site.environ_for_client()}
+        done = subprocess.run(
+            ruby("-e", script), cwd=CLIENT, env=env, capture_output=True, text=True, timeout=120
+        )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    assert "-32005" in output, output
+    attempts = int(output.split(" failed ")[1].split(" times")[0])
+    assert attempts >= 2, output  # retried, not refused at the first answer

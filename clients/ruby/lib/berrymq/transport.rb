@@ -148,8 +148,9 @@ module BerryMQ
                                       status: code)
       end
       if [429, 502, 503, 504].include?(code)
-        raise Transient.new("HTTP #{code} from #{@uri}", sent: code != 503 && code != 429,
-                                                          retry_after: retry_after(response))
+        why = error.is_a?(Hash) ? "#{error["message"]} (JSON-RPC error #{error["code"]}, " : "("
+        raise Transient.new("#{why}HTTP #{code})", sent: code != 503 && code != 429,
+                                                   retry_after: retry_after(response))
       end
       unless data.is_a?(Hash) && (data.key?("result") || error)
         raise RemoteError, "#{@uri} did not answer #{method} with JSON-RPC (HTTP #{code}): " \
