@@ -1,73 +1,64 @@
-"""The site the client tests run against: one berryMQ node with Python followers.
+"""Sites the Ruby tests start and stop themselves, built as conftest's ``clients_site`` is.
 
-    with ClientSite() as site:
-        site.rpc_url                  # its JSON-RPC endpoint; CLIENT_KEY is accepted
-        site.received("app:log")      # what its Python "*:*" follower got with that id
-        site.environ_for_client()     # BERRYMQ_URL, BERRYMQ_API_KEY, BERRYMQ_SITE
+    site = clients_site_process("outage", tmp_path)   # not started
+    with site:
+        env = client_environ(site)                    # BERRYMQ_URL, _API_KEY, _SITE
+        received(site, "app:log")                     # what its "*:*" follower got
 
-Its followers (siteapp/receivers.py) record every message and answer
-talk("price:quote", ..., sku). /send/ twitters in Python. The in-memory
-backend keeps tokens in the process, so it runs as one gthread worker.
+``clients_site`` (conftest.py) serves a whole module; a test that stops its
+site, or runs it on other settings (``redis_down_settings``), makes its own.
 """
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from tests.support import SiteProcess
 
-__all__ = ["CLIENT_KEY", "ClientSite"]
+from .conftest import KEY, manage
 
-CLIENT_KEY = "test-key-client-0123456789abcdef0123456789abcdef"
+__all__ = ["KEY", "client_environ", "clients_site_process", "received"]
 
 
-class ClientSite(SiteProcess):
-    """A started-on-demand site that knows CLIENT_KEY as principal "client"."""
+def clients_site_process(
+    name: str,
+    workdir: Path,
+    *,
+    settings: str = "tests.clients.site_settings",
+    env: dict[str, str] | None = None,
+) -> SiteProcess:
+    """A site like clients_site (key KEY, the same followers), migrated and not started."""
+    site = SiteProcess(
+        name,
+        app="tests.clients.site_wsgi:application",
+        settings=settings,
+        ready="/received/?id=-",
+        env={
+            "BERRYMQ_CLIENTS_KEYS": json.dumps({"js": KEY}),
+            "BERRYMQ_CLIENTS_DB": str(workdir / "db.sqlite3"),
+            **(env or {}),
+        },
+        gunicorn={"worker_class": "gthread", "threads": 16},
+        workdir=workdir,
+    )
+    manage(site, "migrate", "--noinput")
+    return site
 
-    def __init__(
-        self,
-        name: str = "client-site",
-        *,
-        port: int | None = None,
-        berrymq: dict[str, Any] | None = None,
-    ) -> None:
-        """berrymq: more BERRYMQ settings (a BACKEND, say)."""
-        super().__init__(
-            name,
-            app="tests.clients.site_wsgi:application",
-            settings="tests.clients.site_settings",
-            ready="/received/?id=-",
-            port=port,
-            env={
-                "BERRYMQ_SITE_KEYS": json.dumps({"client": CLIENT_KEY}),
-                "BERRYMQ_SITE_EXTRA": json.dumps(berrymq or {}),
-            },
-            gunicorn={"worker_class": "gthread", "threads": 16},
-        )
 
-    @property
-    def rpc_url(self) -> str:
-        return f"{self.base_url}/berrymq/rpc/"
+def client_environ(site: SiteProcess) -> dict[str, str]:
+    """What a client's test process needs to find the site."""
+    return {
+        "BERRYMQ_URL": f"{site.base_url}/berrymq/rpc/",
+        "BERRYMQ_API_KEY": KEY,
+        "BERRYMQ_SITE": site.base_url,
+    }
 
-    def environ_for_client(self) -> dict[str, str]:
-        """What a client test process needs to find the site."""
-        return {
-            "BERRYMQ_URL": self.rpc_url,
-            "BERRYMQ_API_KEY": CLIENT_KEY,
-            "BERRYMQ_SITE": self.base_url,
-        }
 
-    def received(self, identifier: str) -> list[dict[str, Any]]:
-        """What the site's "*:*" follower got with identifier, oldest first."""
-        answer = self.http.get("/received/", params={"id": identifier}, timeout=30)
-        answer.raise_for_status()
-        items: list[dict[str, Any]] = answer.json()["received"]
-        return items
-
-    def twitter(self, identifier: str, *args: Any, **kwargs: Any) -> str:
-        """Twitter identifier on the site, in Python; return the message's uid."""
-        body = {"id": identifier, "args": list(args), "kwargs": kwargs}
-        answer = self.http.post("/send/", json=body, timeout=30)
-        answer.raise_for_status()
-        return str(answer.json()["uid"])
+def received(site: SiteProcess, identifier: str) -> list[dict[str, Any]]:
+    """What the site's "*:*" follower got with identifier, oldest first."""
+    answer = site.http.get("/received/", params={"id": identifier}, timeout=30)
+    answer.raise_for_status()
+    items: list[dict[str, Any]] = answer.json()["received"]
+    return items

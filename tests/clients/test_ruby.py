@@ -1,10 +1,10 @@
-"""The Ruby client (clients/ruby) against a live site: its minitest suite, and an outage.
+"""The Ruby client (clients/ruby) against a live site: its minitest suite, an outage, -32005.
 
 The minitest suite (clients/ruby/test/test_*.rb) runs in one ``ruby``
-process against a site started here; the outage test stops and restarts the
-site under a Ruby process (clients/ruby/test/outage.rb) that talks to this
-test over stdin and stdout. Without ``ruby`` these tests are skipped, unless
-BERRYMQ_REQUIRE_RUBY=1 (CI sets it) makes that a failure.
+process against the module's ``clients_site``; the outage test stops and
+restarts a site of its own under a Ruby process (clients/ruby/test/outage.rb)
+that talks to this test over stdin and stdout. Without ``ruby`` these tests
+are skipped, unless BERRYMQ_REQUIRE_RUBY=1 (CI sets it) makes that a failure.
 """
 
 from __future__ import annotations
@@ -13,14 +13,14 @@ import os
 import shutil
 import subprocess
 import uuid
-from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from tests.support import eventually, free_port
+from tests.support import SiteProcess, eventually, free_port
 from tests.support.sites import ROOT
 
-from .sites import ClientSite
+from .sites import client_environ, clients_site_process, received
 
 CLIENT = ROOT / "clients" / "ruby"
 RUBY = shutil.which("ruby")
@@ -31,24 +31,18 @@ if RUBY is None:
     pytest.skip("ruby is not installed (apt-get install ruby)", allow_module_level=True)
 
 
-@pytest.fixture(scope="module")
-def site() -> Iterator[ClientSite]:
-    with ClientSite() as started:
-        yield started
-
-
 def ruby(*args: str) -> list[str]:
     """The command line running ruby with the client and its tests on the load path."""
     assert RUBY is not None
     return [RUBY, "-Ilib", "-Itest", *args]
 
 
-def test_minitest_suite(site: ClientSite) -> None:
+def test_minitest_suite(clients_site: SiteProcess) -> None:
     """Every clients/ruby/test/test_*.rb passes against the live site."""
     files = sorted(str(p.relative_to(CLIENT)) for p in (CLIENT / "test").glob("test_*.rb"))
     assert files, "no minitest files found"
     loader = "ARGV.each { |f| require File.expand_path(f) }"
-    env = {**os.environ, **site.environ_for_client()}
+    env = {**os.environ, **client_environ(clients_site)}
     done = subprocess.run(
         ruby("-e", loader, *files),
         cwd=CLIENT,
@@ -62,16 +56,16 @@ def test_minitest_suite(site: ClientSite) -> None:
     assert " 0 failures, 0 errors, 0 skips" in output, output
 
 
-def test_outage_unavailable_then_flushed_at_exit() -> None:
+def test_outage_unavailable_then_flushed_at_exit(tmp_path: Path) -> None:
     """Site down: flush and talk raise Unavailable; back up: at exit, all 20 arrive once.
 
     The site comes back without its tokens, so this also covers the client's
     transparent reconnection on an unknown token.
     """
     identifier = f"outage{uuid.uuid4().hex[:8]}:buffered"
-    site = ClientSite("client-outage")
+    site = clients_site_process("clients-outage", tmp_path)
     site.start()
-    env = {**os.environ, **site.environ_for_client(), "OUTAGE_IDENTIFIER": identifier}
+    env = {**os.environ, **client_environ(site), "OUTAGE_IDENTIFIER": identifier}
     process = subprocess.Popen(
         ruby("test/outage.rb"),
         cwd=CLIENT,
@@ -81,10 +75,9 @@ def test_outage_unavailable_then_flushed_at_exit() -> None:
         stderr=subprocess.STDOUT,
         text=True,
     )
-    assert process.stdin is not None and process.stdout is not None
     lines: list[str] = []
 
-    def expect(prefix: str) -> str:
+    def expect(prefix: str) -> None:
         assert process.stdout is not None
         line = process.stdout.readline()
         lines.append(line)
@@ -92,7 +85,6 @@ def test_outage_unavailable_then_flushed_at_exit() -> None:
             line = process.stdout.readline()
             lines.append(line)
         assert line.startswith(prefix), f"expected {prefix!r}; the script said:\n{''.join(lines)}"
-        return line
 
     def tell(word: str) -> None:
         assert process.stdin is not None
@@ -111,7 +103,7 @@ def test_outage_unavailable_then_flushed_at_exit() -> None:
         lines.append(rest)
         assert process.returncode == 0, "".join(lines)
         got = eventually(
-            lambda: site.received(identifier),
+            lambda: received(site, identifier),
             until=lambda got: len(got) >= 20,
             timeout=30,
             what="the 20 buffered messages on the site",
@@ -124,11 +116,15 @@ def test_outage_unavailable_then_flushed_at_exit() -> None:
         site.close(show_log=process.returncode != 0)
 
 
-def test_a_backend_that_cannot_answer_is_retried_then_unavailable() -> None:
+def test_a_backend_that_cannot_answer_is_retried_then_unavailable(tmp_path: Path) -> None:
     """A site whose Redis is down answers -32005: retried with backoff, then Unavailable."""
     dead_redis = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
-    options = {"URL": dead_redis, "CONNECT_TIMEOUT": 0.2, "SOCKET_TIMEOUT": 0.2}
-    backend = {"BACKEND": "berrymq_django.backends.redis.RedisBackend", "BACKEND_OPTIONS": options}
+    site = clients_site_process(
+        "clients-no-redis",
+        tmp_path,
+        settings="tests.clients.redis_down_settings",
+        env={"BERRYMQ_CLIENTS_REDIS_URL": dead_redis},
+    )
     script = """
         require "berrymq"
         begin
@@ -138,8 +134,8 @@ def test_a_backend_that_cannot_answer_is_retried_then_unavailable() -> None:
           puts e.message
         end
     """
-    with ClientSite("client-no-redis", berrymq=backend) as site:
-        env = {**os.environ, **site.environ_for_client()}
+    with site:
+        env = {**os.environ, **client_environ(site)}
         done = subprocess.run(
             ruby("-e", script), cwd=CLIENT, env=env, capture_output=True, text=True, timeout=120
         )

