@@ -91,6 +91,7 @@ module BerryMQ
           refresh if @monitor.synchronize { @dirty }
           drain_retired
           connections = @monitor.synchronize { @connections.values }
+          sleep(0.5) if connections.empty? # its followers were collected before it opened
           wait = connections.size == 1 ? @poll_seconds : 1
           connections.each { |connection| poll(connection, wait) }
           delay = 0.05
