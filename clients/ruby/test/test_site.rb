@@ -1,6 +1,7 @@
 # frozen_string_literal: true
 
 require "test_helper"
+require "lossy_proxy"
 
 # The client against a live berrymq_django site (see test_helper.rb).
 class TestSite < Minitest::Test
@@ -35,7 +36,51 @@ class TestSite < Minitest::Test
     eventually("the message sent after the token was lost") { python_received(identifier).size == 1 }
   end
 
+  def test_a_batch_whose_answer_was_lost_is_sent_again_and_delivered_once
+    proxy = LossyProxy.new(URL)
+    client = BerryMQ::Client.new(proxy.url, api_key: API_KEY)
+    proxy.lose(1, matching: /"send_messages"/)
+    identifier = "#{fresh("rblost")}:x"
+    3.times { |i| client.twitter(identifier, i) }
+    client.flush(timeout: 30)
+    assert_equal 1, proxy.lost, "the proxy did not lose the answer"
+    eventually("3 messages on the site") { python_received(identifier).size >= 3 }
+    settle
+    assert_equal [0, 1, 2], python_received(identifier).map { _1["args"].first }
+  ensure
+    client&.close
+    proxy&.close
+  end
+
+  def test_a_talk_whose_answer_was_lost_is_not_repeated
+    proxy = LossyProxy.new(URL)
+    client = BerryMQ::Client.new(proxy.url, api_key: API_KEY)
+    proxy.lose(1, matching: /"talk"/)
+    sku = fresh("SKU-")
+    assert_raises(BerryMQ::Unavailable) { client.talk("price:quote", "price:quoted", sku) }
+    settle
+    asked = python_received("price:quote").count { _1["args"] == [sku] }
+    assert_equal 1, asked, "the talk ran #{asked} times on the site"
+  ensure
+    client&.close
+    proxy&.close
+  end
+
   # -- followers -------------------------------------------------------------
+
+  def test_followers_in_two_namespaces_each_receive
+    name = fresh("rbns")
+    got = Thread::Queue.new
+    blocks = [BerryMQ.following_function("#{name}@eu:*") { |message| got << message.id },
+              BerryMQ.following_function("#{name}:*") { |message| got << message.id }]
+    python_twitter("#{name}@eu:created")
+    python_twitter("#{name}:created")
+    ids = eventually("both messages") { got.size >= 2 && Array.new(got.size) { got.pop } }
+    assert_equal ["#{name}:created", "#{name}@eu:created"], ids.sort
+    assert_includes BerryMQ.client.following_patterns, "#{name}@eu:*" # a connection of its own
+  ensure
+    blocks&.each { BerryMQ.unregister(_1) }
+  end
 
   class Recorder
     include BerryMQ::Follower
@@ -129,8 +174,8 @@ class TestSite < Minitest::Test
   def test_talk_returns_the_python_followers_answer
     replies = Thread::Queue.new
     block = BerryMQ.following_function("price:quoted") { |message| replies << message }
-    results = BerryMQ.talk("price:quote", "price:quoted", "SKU-1", timeout: 30)
-    answer = { "sku" => "SKU-1", "price" => 9.9, "currency" => "EUR" }
+    results = BerryMQ.talk("price:quote", "price:quoted", "SKU-1", timeout: 30, currency: "JPY")
+    answer = { "sku" => "SKU-1", "price" => 9.9, "currency" => "JPY" }
     assert_includes results, answer
     seen = []
     reply = eventually("the answer as a message") do
