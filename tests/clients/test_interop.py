@@ -19,7 +19,6 @@ import os
 import re
 import shutil
 import subprocess
-import threading
 import time
 import uuid
 from collections import Counter
@@ -31,6 +30,7 @@ import pytest
 from tests.support import SiteProcess, eventually
 from tests.support.sites import ROOT
 
+from .processes import Peer
 from .sites import client_environ, received
 
 HERE = Path(__file__).resolve().parent / "interop"
@@ -56,78 +56,6 @@ pytestmark = [
         not JS_CLIENT.exists(), reason="the JavaScript client (clients/js) is absent"
     ),
 ]
-
-
-class Peer:
-    """A client process driven over stdin; its stdout lines are collected as they come."""
-
-    def __init__(self, name: str, command: list[str], env: dict[str, str], cwd: Path) -> None:
-        self.name = name
-        self.process = subprocess.Popen(
-            command,
-            cwd=cwd,
-            env=env,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        self.lines: list[str] = []
-        self._lock = threading.Lock()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            with self._lock:
-                self.lines.append(line.rstrip("\n"))
-
-    def output(self) -> list[str]:
-        with self._lock:
-            return list(self.lines)
-
-    def tell(self, command: str) -> None:
-        assert self.process.stdin is not None
-        self.process.stdin.write(command + "\n")
-        self.process.stdin.flush()
-
-    def wait_for(self, prefix: str, timeout: float = 60.0) -> str:
-        """Wait for a line starting with prefix; return it. Fails with everything said."""
-
-        def probe() -> str | None:
-            if self.process.poll() is not None and not self._reader.is_alive():
-                raise AssertionError(f"{self.name} exited:\n" + "\n".join(self.output()))
-            return next((line for line in self.output() if line.startswith(prefix)), None)
-
-        line = eventually(
-            probe,
-            until=lambda line: line is not None,
-            timeout=timeout,
-            what=f"{self.name} to say {prefix!r}",
-        )
-        assert line is not None
-        return line
-
-    def got(self, identifier_prefix: str) -> list[dict[str, Any]]:
-        """The messages its followers received whose identifier starts with identifier_prefix."""
-        messages = [json.loads(line[4:]) for line in self.output() if line.startswith("got ")]
-        return [m for m in messages if m["id"].startswith(identifier_prefix)]
-
-    def close(self) -> str:
-        """Say quit, wait for the exit; return everything it said."""
-        if self.process.poll() is None:
-            try:
-                self.tell("quit")
-                self.process.wait(timeout=60)
-            except (OSError, subprocess.TimeoutExpired):
-                self.process.kill()
-                self.process.wait()
-        self._reader.join(10)
-        for pipe in (self.process.stdin, self.process.stdout):
-            if pipe is not None:
-                pipe.close()
-        return "\n".join(self.output())
 
 
 def once_each(messages: list[dict[str, Any]]) -> Counter[str]:

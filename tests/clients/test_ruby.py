@@ -20,6 +20,7 @@ import pytest
 from tests.support import SiteProcess, eventually, free_port
 from tests.support.sites import ROOT
 
+from .processes import Peer
 from .sites import client_environ, clients_site_process, received
 
 CLIENT = ROOT / "clients" / "ruby"
@@ -66,42 +67,28 @@ def test_outage_unavailable_then_flushed_at_exit(tmp_path: Path) -> None:
     site = clients_site_process("clients-outage", tmp_path)
     site.start()
     env = {**os.environ, **client_environ(site), "OUTAGE_IDENTIFIER": identifier}
-    process = subprocess.Popen(
-        ruby("test/outage.rb"),
-        cwd=CLIENT,
-        env=env,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    lines: list[str] = []
-
-    def expect(prefix: str) -> None:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        lines.append(line)
-        while line and not line.startswith(prefix):  # warnings on the way
-            line = process.stdout.readline()
-            lines.append(line)
-        assert line.startswith(prefix), f"expected {prefix!r}; the script said:\n{''.join(lines)}"
-
-    def tell(word: str) -> None:
-        assert process.stdin is not None
-        process.stdin.write(word + "\n")
-        process.stdin.flush()
-
+    script = Peer("outage.rb", ruby("test/outage.rb"), env, CLIENT)
     try:
-        expect("connected")
+        script.wait_for("connected")
         site.stop(graceful=False)
-        tell("down")
-        expect("unavailable: ")
+        script.tell("down")
+        script.wait_for("unavailable: ")
         site.start()
-        tell("up")
-        expect("exiting 20")
-        rest, _ = process.communicate(timeout=120)
-        lines.append(rest)
-        assert process.returncode == 0, "".join(lines)
+        script.tell("up")
+        # What is sent before the receiver has its new connection is lost: send until one lands.
+        back = identifier.split(":")[0] + "-back:ping"
+        eventually(
+            lambda: (
+                site.http.post("/send/", json={"id": back}).is_success
+                and script.has("following again")
+            ),
+            timeout=120,
+            interval=1.0,
+            what="the Ruby follower to receive after the restart",
+        )
+        script.wait_for("exiting 20")
+        said = script.close()
+        assert script.process.returncode == 0, said
         got = eventually(
             lambda: received(site, identifier),
             until=lambda got: len(got) >= 20,
@@ -110,10 +97,10 @@ def test_outage_unavailable_then_flushed_at_exit(tmp_path: Path) -> None:
         )
         assert sorted(item["args"][0] for item in got) == list(range(20)), got
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        site.close(show_log=process.returncode != 0)
+        said = script.close()
+        site.close(show_log=script.process.returncode != 0)
+        if script.process.returncode != 0:
+            print(f"--- outage.rb said ---\n{said}")
 
 
 def test_a_backend_that_cannot_answer_is_retried_then_unavailable(tmp_path: Path) -> None:

@@ -6,7 +6,10 @@
 #   <- "down"
 #   -> "unavailable: <message>"       twitter buffered 20 messages; flush and talk
 #                                     raised Unavailable after their retries
-#   <- "up"                           the test started the site again (it forgot our token)
+#   <- "up"                           the test started the site again (it forgot our tokens)
+#   -> "following again"              the follower of "<identifier's name>-back:*" got a
+#                                     message twittered in Python after the restart (the
+#                                     test twitters until then)
 #   -> "exiting <pending>"            then at_exit delivers the 20 messages
 #
 # Exits 1 with a reason when the client does not behave so.
@@ -25,7 +28,9 @@ end
 
 identifier = ENV.fetch("OUTAGE_IDENTIFIER")
 BerryMQ.connect(ENV.fetch("BERRYMQ_URL"), api_key: ENV.fetch("BERRYMQ_API_KEY"),
-                retry_for: 1, flush_timeout: 60)
+                retry_for: 1, flush_timeout: 60, poll_seconds: 1)
+back = Thread::Queue.new
+BerryMQ.following_function("#{identifier.split(":").first}-back:*") { |message| back << message }
 say("connected")
 expect("down")
 20.times { |i| BerryMQ.twitter(identifier, i) }
@@ -43,4 +48,9 @@ rescue BerryMQ::Unavailable => e
 end
 say("unavailable: #{flush_error}")
 expect("up")
+# The receiver finds its token gone, opens a new connection, and receives again.
+deadline = BerryMQ.monotonic + 120
+sleep(0.05) while back.empty? && BerryMQ.monotonic < deadline
+abort("the follower received nothing after the restart") if back.empty?
+say("following again")
 say("exiting #{BerryMQ.client.pending}")

@@ -36,10 +36,10 @@ module SiteHelpers
     "#{name}#{SecureRandom.hex(4)}"
   end
 
-  # Twitter identifier in Python, on the site: its args are [0, *args] (the site's
-  # /send/ numbers the messages it sends).
-  def python_twitter(identifier, args = [], kwargs = {})
-    body = JSON.generate({ id: identifier, args: args, kwargs: kwargs })
+  # Twitter identifier count times in Python, on the site: the args of each are
+  # [i, *args] for i from 0 (the site's /send/ numbers the messages it sends).
+  def python_twitter(identifier, args = [], kwargs = {}, count: 1)
+    body = JSON.generate({ id: identifier, args: args, kwargs: kwargs, count: count })
     response = Net::HTTP.post(URI("#{SITE}/send/"), body, "Content-Type" => "application/json")
     assert_equal "200", response.code, response.body
   end

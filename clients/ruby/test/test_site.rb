@@ -78,9 +78,15 @@ class TestSite < Minitest::Test
     ids = eventually("both messages") { got.size >= 2 && Array.new(got.size) { got.pop } }
     assert_equal ["#{name}:created", "#{name}@eu:created"], ids.sort
     assert_includes BerryMQ.client.following_patterns, "#{name}@eu:*" # a connection of its own
+    # A backlog on one connection drains without waiting on the other after each message.
+    python_twitter("#{name}:burst", count: 100)
+    eventually("the burst of 100", timeout: 30) { got.size >= 100 }
   ensure
     blocks&.each { BerryMQ.unregister(_1) }
   end
+
+  # A name of this run's own: a site may serve several runs.
+  FOLLOW = "rbfollow#{SecureRandom.hex(4)}"
 
   class Recorder
     include BerryMQ::Follower
@@ -90,18 +96,18 @@ class TestSite < Minitest::Test
       @messages = Thread::Queue.new
     end
 
-    following("rbfollow:*")
+    following("#{FOLLOW}:*")
     def on_follow(message) = @messages << message
   end
 
   def test_a_follower_object_receives_a_message_twittered_in_python
     recorder = Recorder.new
-    python_twitter("rbfollow:go", [1, "two"], { "three" => 3 })
+    python_twitter("#{FOLLOW}:go", [1, "two"], { "three" => 3 })
     message = eventually("the follower to receive it") { recorder.messages.pop(true) rescue nil }
-    assert_equal "rbfollow:go", message.id
+    assert_equal "#{FOLLOW}:go", message.id
     assert_equal [0, 1, "two"], message.args
     assert_equal({ three: 3 }, message.kwargs)
-    assert_equal python_received("rbfollow:go").first["uid"], message.uid
+    assert_equal python_received("#{FOLLOW}:go").first["uid"], message.uid
     assert_equal "clients-site", message.origin
   ensure
     BerryMQ.unregister(recorder)

@@ -12,8 +12,10 @@ module BerryMQ
   # nothing sent from then on is missed); the thread switches to it when its
   # current poll ends, at most poll_seconds later, then empties and closes the
   # old one. Patterns in different namespaces need one connection each; the
-  # thread then polls them in turn, one second each. A message seen twice (in
-  # both connections, or sent again) is delivered once, by uid; a message this
+  # thread then polls them in turn, waiting at most a second on each. After a
+  # message it takes what else waits on that connection at once, so a backlog
+  # drains at the speed of the requests. A message seen twice (in both
+  # connections, or sent again) is delivered once, by uid; a message this
   # client twittered itself (its origin) was delivered here when it was sent,
   # so it is skipped. A token the site forgot (expired, or the site restarted)
   # is replaced by a new connection: what was sent in between is lost.
@@ -93,7 +95,11 @@ module BerryMQ
           connections = @monitor.synchronize { @connections.values }
           sleep(0.5) if connections.empty? # its followers were collected before it opened
           wait = connections.size == 1 ? @poll_seconds : 1
-          connections.each { |connection| poll(connection, wait) }
+          # After a message, take what else waits there at once, then move on.
+          connections.each do |connection|
+            patience = wait
+            patience = 0 while poll(connection, patience) && current?(connection)
+          end
           delay = 0.05
         rescue StandardError => e # the thread must outlive any one failure
           warn("berrymq: receiving from #{@poll.uri}: #{e.message}; retrying") if delay >= 1
@@ -103,22 +109,31 @@ module BerryMQ
       end
     end
 
+    # Pull one message from connection (waiting up to wait seconds) and deliver it;
+    # return whether one came.
     def poll(connection, wait)
       @monitor.synchronize do
-        return if @stopping
+        return false if @stopping
 
         @polling = true
       end
       begin
         data = @poll.call("get", [connection.token, true, wait], timeout: wait + 30)
       rescue Transport::NoMessage
-        return
+        return false
       rescue InvalidToken
-        return reopen(connection)
+        reopen(connection)
+        return false
       ensure
         @monitor.synchronize { @polling = false }
       end
       dispatch(Message.from_wire(data))
+      true
+    end
+
+    # Whether connection is still one to poll (not replaced by a wider one).
+    def current?(connection)
+      @monitor.synchronize { @connections.value?(connection) }
     end
 
     # The site forgot the connection: open a new one for the same pattern.
