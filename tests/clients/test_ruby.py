@@ -2,7 +2,7 @@
 
 The minitest suite (clients/ruby/test/test_*.rb) runs in one ``ruby``
 process against the module's ``clients_site``; the outage test stops and
-restarts a site of its own under a Ruby process (clients/ruby/test/outage.rb)
+restarts a site of its own, twice, under a Ruby process (clients/ruby/test/outage.rb)
 that talks to this test over stdin and stdout. Without ``ruby`` these tests
 are skipped, unless BERRYMQ_REQUIRE_RUBY=1 (CI sets it) makes that a failure.
 """
@@ -57,17 +57,26 @@ def test_minitest_suite(clients_site: SiteProcess) -> None:
     assert " 0 failures, 0 errors, 0 skips" in output, output
 
 
-def test_outage_unavailable_then_flushed_at_exit(tmp_path: Path) -> None:
-    """Site down: flush and talk raise Unavailable; back up: at exit, all 20 arrive once.
-
-    The site comes back without its tokens, so this also covers the client's
-    transparent reconnection on an unknown token.
-    """
+def test_outages_unavailable_reconnected_and_flushed_at_exit(tmp_path: Path) -> None:
+    """Site down: flush and talk raise Unavailable. Back up: buffered messages arrive once and
+    the follower, whose token the site forgot, receives again. Down at exit: the program
+    waits, and delivers once the site is back."""
     identifier = f"outage{uuid.uuid4().hex[:8]}:buffered"
+    name = identifier.split(":")[0]
     site = clients_site_process("clients-outage", tmp_path)
     site.start()
     env = {**os.environ, **client_environ(site), "OUTAGE_IDENTIFIER": identifier}
     script = Peer("outage.rb", ruby("test/outage.rb"), env, CLIENT)
+
+    def arrived(identifier: str, count: int) -> list[int]:
+        got = eventually(
+            lambda: received(site, identifier),
+            until=lambda got: len(got) >= count,
+            timeout=60,
+            what=f"{count} messages {identifier} on the site",
+        )
+        return sorted(item["args"][0] for item in got)
+
     try:
         script.wait_for("connected")
         site.stop(graceful=False)
@@ -76,26 +85,23 @@ def test_outage_unavailable_then_flushed_at_exit(tmp_path: Path) -> None:
         site.start()
         script.tell("up")
         # What is sent before the receiver has its new connection is lost: send until one lands.
-        back = identifier.split(":")[0] + "-back:ping"
         eventually(
             lambda: (
-                site.http.post("/send/", json={"id": back}).is_success
+                site.http.post("/send/", json={"id": f"{name}-back:ping"}).is_success
                 and script.has("following again")
             ),
             timeout=120,
             interval=1.0,
             what="the Ruby follower to receive after the restart",
         )
-        script.wait_for("exiting 20")
-        said = script.close()
-        assert script.process.returncode == 0, said
-        got = eventually(
-            lambda: received(site, identifier),
-            until=lambda got: len(got) >= 20,
-            timeout=30,
-            what="the 20 buffered messages on the site",
-        )
-        assert sorted(item["args"][0] for item in got) == list(range(20)), got
+        assert arrived(identifier, 20) == list(range(20))
+
+        site.stop(graceful=False)
+        script.tell("down")
+        script.wait_for("exiting 20")  # all 20 still unsent as the program ends
+        site.start()
+        assert script.process.wait(timeout=120) == 0, script.close()
+        assert arrived(f"{name}:at-exit", 20) == list(range(20))
     finally:
         said = script.close()
         site.close(show_log=script.process.returncode != 0)

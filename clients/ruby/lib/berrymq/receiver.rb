@@ -139,9 +139,10 @@ module BerryMQ
     # The site forgot the connection: open a new one for the same pattern.
     def reopen(connection)
       @monitor.synchronize do
-        namespace = @connections.key(connection) or return
+        # The default namespace's key is nil: look the entry up, not the key.
+        entry = @connections.find { |_, current| current.equal?(connection) } or return
         warn("berrymq: the site forgot the connection for #{connection.pattern}; reconnecting")
-        @connections.delete(namespace)
+        @connections.delete(entry.first)
         @dirty = true
       end
       refresh
