@@ -175,6 +175,18 @@ class TestSite < Minitest::Test
     queue&.close
   end
 
+  def test_a_queue_whose_token_was_lost_opens_a_new_one
+    name = fresh("rbqlost")
+    queue = BerryMQ::Queue.new("#{name}:*")
+    closer = BerryMQ::Transport.new(URL, api_key: API_KEY)
+    assert_equal "ok", closer.call("close_connection", [queue.instance_variable_get(:@token)], timeout: 10)
+    assert_raises(BerryMQ::Empty) { queue.get_nowait } # on a new connection
+    python_twitter("#{name}:job", [7])
+    assert_equal [0, 7], queue.get(timeout: 30).args
+  ensure
+    queue&.close
+  end
+
   # -- talk ------------------------------------------------------------------
 
   def test_talk_returns_the_python_followers_answer
