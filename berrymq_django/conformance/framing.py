@@ -34,18 +34,23 @@ def auth(kit: Kit) -> str:
     return "401 and -32004 without credentials and with a wrong key"
 
 
-@rule("status", "status answers the node name (and the limits) to a key holder")
+@rule("status", "status answers the node name and protocol version (and limits) to a key holder")
 def status(kit: Kit) -> str:
     report = kit.endpoint.call("status")
     expect(isinstance(report, dict), f"status: expected an object, got {short(report)}")
     node = report.get("node")
     expect(isinstance(node, str) and node, f"status: 'node' must be a string, not {short(node)}")
     kit.node = node
+    protocol = report.get("protocol")
+    expect(
+        isinstance(protocol, str) and protocol.startswith("1."),
+        f"status: 'protocol' must be a 1.x version string, not {short(protocol)}",
+    )
     limits = report.get("limits")
     if isinstance(limits, dict):
         kit.limits.update({k: v for k, v in limits.items() if isinstance(v, int | float)})
-        return f"node {node!r}, limits reported"
-    return f"node {node!r}, no limits reported (the defaults are assumed)"
+        return f"node {node!r}, protocol {protocol}, limits reported"
+    return f"node {node!r}, protocol {protocol}, no limits reported (the defaults are assumed)"
 
 
 @rule("parse-error", "a body that is not JSON is error -32700 with id null")

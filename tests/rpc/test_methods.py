@@ -894,6 +894,7 @@ def test_status_describes_the_node(client: Client):
     status = result(rpc(client, "status", []))
 
     assert status["node"] == NODE_NAME
+    assert status["protocol"] == "1.0"
     assert isinstance(status["backend"], str)
     assert "Memory" in status["backend"]
     assert type(status["connections"]) is int
