@@ -105,7 +105,7 @@ class Outcome:
         return f"{'PASS' if self.passed else 'FAIL'} {self.rule.id:<24} {self.reason}"
 
 
-#: Every rule, in the order it runs.
+#: Every rule, as registered (``rules_for`` puts them in the order they run).
 RULES: list[Rule] = []
 
 

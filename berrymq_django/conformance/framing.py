@@ -23,9 +23,8 @@ __all__: list[str] = []
 @rule("auth", "a call without credentials, or with a wrong key, is refused with 401 and -32004")
 def auth(kit: Kit) -> str:
     endpoint = kit.endpoint
-    for headers, what in (({}, "no credentials"), (
-        {"Authorization": "Bearer conformance-wrong-key"}, "a wrong key"
-    )):  # fmt: skip
+    wrong_key = {"Authorization": "Bearer conformance-wrong-key"}
+    for headers, what in (({}, "no credentials"), (wrong_key, "a wrong key")):
         answer = endpoint.post(endpoint.request("status"), auth=False, headers=headers)
         expect(answer.status == 401, f"{what}: expected HTTP 401, got {answer.describe()}")
         expect_error(answer.json, UNAUTHENTICATED, what)
