@@ -103,6 +103,21 @@ def origin_peer(kit: Kit) -> str:
     return f"origin {site.node!r} (the node status answered) kept away from the peer"
 
 
+@rule("seen", "a message whose 'seen' names the peer is not forwarded to it", peer=True)
+def seen(kit: Kit) -> str:
+    site = _site(kit)
+    elsewhere = f"conformance-elsewhere-{secrets.token_hex(4)}"
+    has_it = {"id": kit.identifier("seen"), "uid": f"conformance-{secrets.token_hex(8)}",
+              "origin": elsewhere, "seen": [site.node]}  # fmt: skip
+    counts = kit.endpoint.call("send_messages", _token(kit), [has_it])
+    expect(counts == {"accepted": 1, "duplicates": 0}, f"send_messages: {short(counts)}")
+    marker = _send(kit, "seen", elsewhere, "marker")
+    _received(kit, marker, "the marker sent after it")
+    uids = [m.get("uid") for m in site.snapshot()[1]]
+    expect(has_it["uid"] not in uids, f"sent to the peer although its 'seen' named {site.node!r}")
+    return "delivered on the endpoint, not forwarded to the site its seen named"
+
+
 @rule("retry", "a batch the peer answers with HTTP 503 is sent again, same uids", peer=True)
 def retry(kit: Kit) -> str:
     site = _site(kit)
