@@ -22,7 +22,15 @@ from .context import CallContext, Limits
 from .inbound import WIRE_MESSAGE, Seen, build_batch, check_identifier
 from .params import Param, Registry, openrpc_document
 from .peers import callback_name, incoming
-from .protocol import FORBIDDEN, INVALID_PARAMS, INVALID_TOKEN, TIMEOUT, RPCError, limit_exceeded
+from .protocol import (
+    FORBIDDEN,
+    INVALID_PARAMS,
+    INVALID_TOKEN,
+    PROTOCOL_VERSION,
+    TIMEOUT,
+    RPCError,
+    limit_exceeded,
+)
 
 __all__ = ["PROCEDURES", "CallContext", "Limits", "call", "discover_document"]
 
@@ -317,7 +325,8 @@ def talk(
 
 @procedure(
     "status",
-    summary="Report this node: name, backend, connections and counters (key holders only).",
+    summary="Report this node: name, protocol version, limits, connections and counters "
+    "(key holders only).",
     result={"type": "object"},
 )
 def status(context: CallContext) -> dict[str, Any]:
@@ -326,7 +335,7 @@ def status(context: CallContext) -> dict[str, Any]:
     styles: dict[str, int] = {}
     for connection in context.state.connections():
         styles[connection.style] = styles.get(connection.style, 0) + 1
-    report: dict[str, Any] = {"node": context.dispatcher.node_name}
+    report: dict[str, Any] = {"node": context.dispatcher.node_name, "protocol": PROTOCOL_VERSION}
     if context.site_report is not None:
         report.update(context.site_report())
     report["connections"] = sum(styles.values())

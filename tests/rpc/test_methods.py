@@ -894,9 +894,36 @@ def test_status_describes_the_node(client: Client):
     status = result(rpc(client, "status", []))
 
     assert status["node"] == NODE_NAME
+    assert status["protocol"] == "1.0"
     assert isinstance(status["backend"], str)
     assert "Memory" in status["backend"]
     assert type(status["connections"]) is int
+
+
+def test_status_reports_the_limits_clients_size_their_calls_by(client: Client):
+    with berrymq_config(MAX_BATCH=7, MAX_MESSAGES_PER_CALL=9, MAX_POLL_SECONDS=3.5):
+        limits = result(rpc(client, "status", []))["limits"]
+
+    assert limits["MAX_BATCH"] == 7
+    assert limits["MAX_MESSAGES_PER_CALL"] == 9
+    assert limits["MAX_POLL_SECONDS"] == 3.5
+    assert set(limits) == {
+        "MAX_BODY_BYTES", "MAX_BATCH", "MAX_DEPTH", "MAX_IDENTIFIER_LENGTH",
+        "MAX_MESSAGES_PER_CALL", "MAX_POLL_SECONDS", "MAX_INTERCONNECTS", "QUEUE_MAXSIZE",
+        "DEDUP_SECONDS",
+    }  # fmt: skip
+
+
+def test_a_bad_identifier_names_its_param(client: Client, oneway_token: str):
+    # talk takes two identifiers: the error says which one is wrong.
+    params = [oneway_token, "ask:x", "a:b:c"]
+    assert "'callback_identifier'" in error(rpc(client, "talk", params))["message"]
+    params = [oneway_token, "_local:x", "ask:y"]
+    assert "'identifier'" in error(rpc(client, "talk", params))["message"]
+    batch = [{"id": "ok:x"}, {"id": "a b:c"}]
+    refused = error(rpc(client, "send_messages", [oneway_token, batch]))
+    assert "'messages[1].id'" in refused["message"]
+    assert refused["data"] == {"index": 1}
 
 
 def test_status_names_the_follower_groups_of_this_process(client: Client):
