@@ -12,6 +12,8 @@ limits from the settings, tokens). No Django here: the view passes a
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from ..core.message import Message
@@ -198,7 +200,8 @@ def send_message(
     # Every message's uid is remembered, one given here too: a copy that comes back
     # through a peer (in a mesh, say) is a duplicate, not a second delivery.
     if context.state.accept_uid(message.uid, context.limits.dedup_seconds):
-        context.dispatcher.send(message)
+        with _forgotten_on_failure(context, [message.uid]):
+            context.dispatcher.send(message)
     return "ok"
 
 
@@ -232,17 +235,34 @@ def send_messages(context: CallContext, token: str, messages: list[Any]) -> dict
     accepted = 0
     told: Seen = ()
     try:
-        for message, seen in built:
-            uid = message.uid
-            if fresh.get(uid, False):
-                fresh[uid] = False  # the same uid twice in one batch is a duplicate too
-                if seen != told:
-                    incoming.seen = told = seen  # our peers that have it get no copy
-                send(message)
-                accepted += 1
+        with _forgotten_on_failure(context, [uid for uid, new in fresh.items() if new]):
+            for message, seen in built:
+                uid = message.uid
+                if fresh.get(uid, False):
+                    fresh[uid] = False  # the same uid twice in one batch is a duplicate too
+                    if seen != told:
+                        incoming.seen = told = seen  # our peers that have it get no copy
+                    send(message)
+                    accepted += 1
     finally:
         incoming.seen = ()
     return {"accepted": accepted, "duplicates": len(messages) - accepted}
+
+
+@contextmanager
+def _forgotten_on_failure(context: CallContext, uids: list[str]) -> Iterator[None]:
+    """Forget uids if the block raises: the call fails, so its sender will send them again.
+
+    The failed call's database writes are rolled back (ATOMIC_REQUESTS), and it
+    is answered with an error, so nothing tells the sender which of its
+    messages were delivered: the retry delivers all of them (at least once)
+    rather than none of the rest (lost as "duplicates").
+    """
+    try:
+        yield
+    except BaseException:
+        context.state.forget_uids(uids)
+        raise
 
 
 @procedure(

@@ -7,6 +7,7 @@ import time
 import uuid
 from collections.abc import Callable
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -477,6 +478,48 @@ def test_a_retried_send_messages_delivers_nothing_twice(
         "duplicates": 5,
     }
     assert len(received) == 5
+
+
+@pytest.mark.parametrize("method", ["send_messages", "send_message"])
+def test_a_call_that_failed_leaves_its_uids_free_for_the_retry(
+    client: Client, oneway_token: str, follow: Follow, method: str
+):
+    """A call answered with an error delivered nothing for sure: its retry is not a duplicate.
+
+    With ATOMIC_REQUESTS the failed call's writes are rolled back, so had its uids
+    been kept, the sender's retry would be dropped and the messages lost.
+    """
+    received = follow("pay:*")
+    failing = [True]
+
+    def fail_once(message: Message) -> None:
+        if failing[0]:
+            raise RuntimeError("the follower failed")
+
+    register_function("pay:*", fail_once)
+    messages = [{"id": "pay:x", "uid": new_uid()} for _ in range(3)]
+
+    def send() -> Any:
+        if method == "send_messages":
+            return rpc(client, "send_messages", [oneway_token, messages])
+        return rpc(client, "send_message", {"token": oneway_token, **_one(messages[1])})
+
+    with berrymq_config(RAISE_ERRORS=True):
+        assert error(send())["code"] == INTERNAL_ERROR
+        failing[0] = False
+        answer = result(send())
+
+    uids = [m["uid"] for m in messages]
+    if method == "send_messages":
+        assert answer == {"accepted": 3, "duplicates": 0}
+        # The first message reached its first follower before the failure: at least once.
+        assert [m.uid for m in received] == [uids[0], *uids]
+    else:
+        assert [m.uid for m in received] == [uids[1], uids[1]]
+
+
+def _one(message: dict[str, Any]) -> dict[str, Any]:
+    return {"identifier": message["id"], "uid": message["uid"]}
 
 
 def test_dedup_is_across_principals(client: Client, oneway_token: str, follow: Follow):
