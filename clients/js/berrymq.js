@@ -656,7 +656,7 @@ class Feed {
           connection.token = client._openQueue(connection.pattern);
           continue;
         }
-        client._report(error);
+        if (attempt === 0) client._report(error); // the first failure of a streak, not each retry
         if (connection.retiring && attempt >= 3) break;
         await client._sleep(backoff(attempt++, error.retryAfter));
       }
