@@ -331,7 +331,8 @@ export class Client {
     if (code === INVALID_TOKEN) throw new InvalidToken(`${method}: ${message}`, options);
     if (code === TIMEOUT) throw new Empty(`${method}: no message`, options);
     if (error) throw new RemoteError(message, options);
-    throw new BerryMQError(`${method}: unexpected answer: ${message}`, options);
+    const hint = status === 404 || status === 405 ? " Is the url the site's berryMQ endpoint (.../berrymq/rpc/)?" : "";
+    throw new BerryMQError(`${method}: unexpected answer: ${message}.${hint}`, options);
   }
 
   /** Call method, retrying Unavailable with backoff until `within` seconds have passed. */

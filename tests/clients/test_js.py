@@ -8,10 +8,12 @@ it is skipped.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 import subprocess
+import tomllib
 
 import pytest
 
@@ -32,11 +34,12 @@ def node_major() -> int:
     return int(match.group(1)) if match else 0
 
 
-pytestmark = pytest.mark.skipif(
+needs_node = pytest.mark.skipif(
     node_major() < 20, reason="the JavaScript client's tests need Node 20 or newer on PATH"
 )
 
 
+@needs_node
 def test_node_suite_passes_against_a_live_site(clients_site: SiteProcess) -> None:
     env = {
         **os.environ,
@@ -58,3 +61,20 @@ def test_node_suite_passes_against_a_live_site(clients_site: SiteProcess) -> Non
     # Every test ran: none was skipped for want of the site.
     assert re.search(r"^# skipped 0$", done.stdout, re.M), output
     assert int(re.search(r"^# pass (\d+)$", done.stdout, re.M)[1]) >= 20, output  # type: ignore[index]
+
+
+def test_package_json_is_ready_to_publish() -> None:
+    package = json.loads((CLIENT / "package.json").read_text())
+    assert package["name"] == "berrymq"
+    assert package["type"] == "module"
+    assert package["engines"] == {"node": ">=20"}
+    assert package["scripts"]["test"] == "node --test"
+    assert "dependencies" not in package
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert package["license"] == project["license"]
+    assert package["version"] == project["version"]
+    entry = package["exports"]["."]
+    assert (entry["default"], entry["types"]) == (package["main"], package["types"])
+    for name in [*package["files"], entry["default"], entry["types"]]:
+        assert (CLIENT / name).is_file(), f"package.json names {name}, which is not in clients/js"
+    assert (CLIENT / "LICENSE").read_text() == (ROOT / "LICENSE").read_text()

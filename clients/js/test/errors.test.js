@@ -47,3 +47,9 @@ test("the module's functions use the client connect() made", { skip: needsSite }
   await close();
   assert.throws(() => twitter("a:b"), /call connect/);
 });
+
+test("a url that is not the endpoint says so", { skip: needsSite }, async () => {
+  const js = client({ url: URL.replace("/berrymq/rpc/", "/nowhere/") });
+  await assert.rejects(js.call("status"), (error) => error instanceof BerryMQError && error.status === 404 && /berryMQ endpoint/.test(error.message));
+  await js.close();
+});

@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
+import { InvalidToken } from "../berrymq.js";
 import { QUIET_MS, client, eventually, needsSite, pythonTwitter, sleep, unique } from "../support/livesite.js";
 
 test("following receives messages twittered in Python, each once", { skip: needsSite }, async () => {
@@ -72,5 +73,26 @@ test("unfollow stops a follower", { skip: needsSite }, async () => {
   await pythonTwitter(`${name}:x`);
   await eventually(() => kept.length, (n) => n >= 1);
   assert.deepEqual(dropped, []);
+  await js.close();
+});
+
+test("a follower loop whose queue connection the site forgot connects again, says so, and goes on", { skip: needsSite }, async () => {
+  const tokens = [];
+  const watching = async (url, init) => {
+    const response = await fetch(url, init);
+    if (JSON.parse(init.body).method === "connect_via_queue") tokens.push((await response.clone().json()).result);
+    return response;
+  };
+  const js = client({ fetch: watching, pollSeconds: 1 });
+  const name = unique();
+  const got = [];
+  await js.following(`${name}:*`, (m) => got.push(m.args[0])).ready;
+  await js.call("close_connection", [tokens[0]]); // as the site forgets an expired token, or restarts
+  // The site opened the new connection before it answered: from then on it keeps messages.
+  await eventually(() => tokens.length, (n) => n >= 2, { what: "the loop to connect again" });
+  assert.ok(js.errors.some((error) => error instanceof InvalidToken && /messages may have been missed/.test(error.message)), String(js.errors));
+  await pythonTwitter(`${name}:after`);
+  await eventually(() => got.length, (n) => n >= 1, { what: "the message after reconnecting" });
+  assert.deepEqual(got, [0]);
   await js.close();
 });

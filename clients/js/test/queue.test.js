@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { Empty, Queue } from "../berrymq.js";
+import { Empty, InvalidToken, Queue } from "../berrymq.js";
 import { client, needsSite, pythonTwitter, sleep, unique } from "../support/livesite.js";
 
 test("get and getNowait pull what Python twittered, oldest first; Empty when there is none", { skip: needsSite }, async () => {
@@ -51,5 +51,18 @@ test("two queues of one pattern each get their own copy", { skip: needsSite }, a
   await Promise.all([q1.ready, q2.ready]);
   await pythonTwitter(`${name}:copy`);
   assert.equal((await q1.get({ timeout: 20 })).uid, (await q2.get({ timeout: 20 })).uid);
+  await js.close();
+});
+
+test("a queue the site forgot rejects once with InvalidToken, then keeps messages again", { skip: needsSite }, async () => {
+  const js = client({ pollSeconds: 2 });
+  const name = unique();
+  const queue = new Queue(`${name}:*`, { client: js });
+  await queue.ready;
+  await js.call("close_connection", [await queue._token]); // as the site forgets an expired token
+  await assert.rejects(queue.getNowait(), InvalidToken);
+  await assert.rejects(queue.getNowait(), Empty); // connected again
+  await pythonTwitter(`${name}:job`);
+  assert.deepEqual((await queue.get({ timeout: 20 })).args, [0]);
   await js.close();
 });
