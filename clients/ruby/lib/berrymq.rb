@@ -99,6 +99,9 @@ module BerryMQ
       client&.close(**options)
     end
 
+    # A backoff wait with full jitter: a random number of seconds up to cap.
+    def jitter(cap) = rand * cap
+
     # Seconds on a clock that never jumps.
     def monotonic = Process.clock_gettime(Process::CLOCK_MONOTONIC)
 

@@ -66,6 +66,21 @@ class TestSite < Minitest::Test
     proxy&.close
   end
 
+  def test_a_batch_past_the_sites_body_limit_goes_in_halves
+    identifier = "#{fresh("rbhalves")}:big"
+    big = "x" * 1_500_000 # three make a body past the site's MAX_BODY_BYTES (4 MiB)
+    messages = Array.new(3) { |i| BerryMQ.build_message(identifier, [i, big], {}, "test").to_wire }
+    sender = BerryMQ::Sender.new(BerryMQ.client, BerryMQ.client.new_transport, batch_size: 10)
+    # Buffered before the thread starts, so that they leave as one batch.
+    sender.instance_variable_get(:@buffer).concat(messages[0..1])
+    sender.push(messages[2])
+    sender.flush(30)
+    eventually("3 messages on the site") { python_received(identifier).size >= 3 }
+    assert_equal [0, 1, 2], python_received(identifier).map { _1["args"].first }
+  ensure
+    sender&.close(5)
+  end
+
   # -- followers -------------------------------------------------------------
 
   def test_followers_in_two_namespaces_each_receive

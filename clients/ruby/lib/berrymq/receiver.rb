@@ -103,7 +103,7 @@ module BerryMQ
           delay = 0.05
         rescue StandardError => e # the thread must outlive any one failure
           warn("berrymq: receiving from #{@poll.uri}: #{e.message}; retrying") if delay >= 1
-          sleep(delay)
+          sleep(BerryMQ.jitter(delay))
           delay = [delay * 2, 2.0].min
         end
       end

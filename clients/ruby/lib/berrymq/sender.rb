@@ -9,12 +9,18 @@ module BerryMQ
   # (up to batch_size messages) in one send_messages call, so messages
   # twittered while a call is in flight travel together in the next. A
   # transient failure (site down, restarting, -32005) keeps the batch and
-  # retries it with backoff (0.05 s doubling to 2 s) for as long as the client
+  # retries it with backoff (full jitter, up to 0.05 s doubling to 2 s, or the
+  # site's Retry-After) for as long as the client
   # is open; each message keeps its uid, so a batch the site had already taken
   # is acknowledged as duplicates, not delivered twice. An unknown token
-  # (expired, or the site restarted) is replaced and the batch sent again.
+  # (expired, or the site restarted) is replaced and the batch sent again. A
+  # batch past a limit of the site's (-32010) goes in halves; a message the
+  # site refuses (-32602 naming its index) is dropped and the rest resent;
+  # any other error drops the batch, with a warning on $stderr.
   # Messages stay in order. #flush waits until everything is sent.
   class Sender
+    LIMIT_EXCEEDED = -32_010
+
     def initialize(client, transport, batch_size:)
       @client = client
       @transport = transport
@@ -111,7 +117,7 @@ module BerryMQ
           @monitor.synchronize { @last_error = nil }
           return
         rescue Transport::Transient => e
-          return unless backoff(e, delay)
+          return unless backoff(e, e.retry_after || BerryMQ.jitter(delay))
 
           delay = [delay * 2, 2.0].min
         rescue InvalidToken
@@ -120,6 +126,8 @@ module BerryMQ
           # Includes a failed reconnect: the site is down or refuses us; wait and retry.
           return unless backoff(e, [delay, 1.0].max)
         rescue RemoteError => e
+          return split(batch) if e.code == LIMIT_EXCEEDED && batch.size > 1
+
           batch = drop_bad(batch, e)
         rescue StandardError => e # never leave flush waiting on a dead thread
           warn("berrymq: #{batch.size} messages dropped: #{e.class}: #{e.message}")
@@ -138,6 +146,14 @@ module BerryMQ
         @stop.wait(delay)
         !@stopping
       end
+    end
+
+    # The batch passed a limit of the site's (-32010: too many messages, or too many
+    # bytes): send it in halves, in order.
+    def split(batch)
+      half = batch.size / 2
+      deliver(batch[0...half])
+      deliver(batch[half..])
     end
 
     # The site refused the batch: drop the message it named (or the batch) and warn.

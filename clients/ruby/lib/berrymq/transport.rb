@@ -74,7 +74,8 @@ module BerryMQ
       end
     end
 
-    # #call, retrying transient failures with backoff (0.05 s doubling to 2 s) until
+    # #call, retrying transient failures with backoff (a random wait up to 0.05 s,
+    # doubling to 2 s; Retry-After when the site gives one) until
     # retry_for seconds have passed; then raise Unavailable with the last failure as
     # its cause. With idempotent false, retry only failures where nothing was sent.
     def call_with_retries(method, params, timeout:, retry_for:, idempotent: true)
@@ -87,7 +88,7 @@ module BerryMQ
       rescue Transient => e
         raise Unavailable, "#{method} failed: #{e.message}" if e.sent? && !idempotent
 
-        pause = [e.retry_after || delay, 2.0].min
+        pause = e.retry_after || BerryMQ.jitter(delay)
         if BerryMQ.monotonic + pause > deadline
           raise Unavailable, "#{@uri} is unavailable: #{method} failed #{attempts} times " \
                              "over #{retry_for} s; last: #{e.message}"
@@ -147,14 +148,16 @@ module BerryMQ
         raise AuthenticationError.new("#{@uri} refused the API key (HTTP #{code}): #{why}",
                                       status: code)
       end
-      if [429, 502, 503, 504].include?(code)
+      # The protocol's retry rule: 429, any 5xx and an answer that is not JSON-RPC are
+      # transient (the call may have run, except behind a 503 or 429).
+      if code == 429 || code >= 500
         why = error.is_a?(Hash) ? "#{error["message"]} (JSON-RPC error #{error["code"]}, " : "("
         raise Transient.new("#{why}HTTP #{code})", sent: code != 503 && code != 429,
                                                    retry_after: retry_after(response))
       end
       unless data.is_a?(Hash) && (data.key?("result") || error)
-        raise RemoteError, "#{@uri} did not answer #{method} with JSON-RPC (HTTP #{code}): " \
-                           "#{response.body.to_s[0, 200]}"
+        raise Transient.new("#{@uri} did not answer #{method} with JSON-RPC (HTTP #{code}): " \
+                            "#{response.body.to_s[0, 200]}", sent: true)
       end
       raise_error(error) if error
       data["result"]
