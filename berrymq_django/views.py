@@ -43,6 +43,7 @@ from .authentication import APIKeyAuthentication, APIKeyClient
 from .conf import berrymq_settings
 from .core.api import default_dispatcher
 from .core.exceptions import BackendUnavailable
+from .outbox.setup import outbox_status
 from .outbox.writer import atomic as outbox_atomic
 from .outbox.writer import current_writer
 from .peering import connection_state, peers
@@ -99,10 +100,13 @@ _pipeline: _Pipeline | None = None
 def site_report() -> dict[str, Any]:
     """Return the site's own figures for the status method: its backend and how it fares."""
     backend = default_dispatcher.backend
-    return {
+    report = {
         "backend": f"{type(backend).__module__}.{type(backend).__qualname__}",
         "backend_status": backend.status(),
     }
+    if current_writer() is not None:
+        report["outbox"] = outbox_status()
+    return report
 
 
 def context_for(principal: str, limits: Limits, *, anonymous: bool = False) -> CallContext:

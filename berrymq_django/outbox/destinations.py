@@ -45,6 +45,8 @@ class Outcome:
     done: list[int] = dataclasses.field(default_factory=list)
     dead: list[tuple[int, str]] = dataclasses.field(default_factory=list)
     error: str | None = None
+    #: Messages the destination said it had already (sent again after a crash).
+    duplicates: int = 0
 
 
 class PeerDestination:
@@ -91,7 +93,7 @@ class PeerDestination:
             try:
                 client, token = self._session()
                 payload = [orjson.Fragment(row.payload) for row in batch]
-                client.call("send_messages", token, payload)
+                answer = client.call("send_messages", token, payload)
             except PeerError as exc:
                 decision = decide(
                     exc,
@@ -117,6 +119,8 @@ class PeerDestination:
                 outcome.error = f"{type(exc).__name__}: {exc}"
                 return outcome
             self._token_worked = True
+            if isinstance(answer, dict) and isinstance(answer.get("duplicates"), int):
+                outcome.duplicates += answer["duplicates"]
             outcome.done.extend(row.id for row in batch)
             del pending[: len(batch)]
         return outcome

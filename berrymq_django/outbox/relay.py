@@ -61,7 +61,7 @@ class OutboxRelay:
         self._wakeup = threading.Event()
         self._destinations: dict[str, _Destination] = {}
         self._retry_at: dict[str, tuple[float, float]] = {}  # name -> (when, pause)
-        self.sent = self.dead = 0
+        self.sent = self.dead = self.duplicates = 0
         self.last_error: str | None = None
 
     # -- the lifecycle service ------------------------------------------------
@@ -149,6 +149,14 @@ class OutboxRelay:
         )
         self.sent += len(outcome.done)
         self.dead += len(outcome.dead)
+        if outcome.duplicates:
+            self.duplicates += outcome.duplicates
+            logger.warning(
+                "berryMQ outbox: %s already had %d of the message(s) sent (sent again after "
+                "a relay stopped mid-send; delivered once)",
+                name,
+                outcome.duplicates,
+            )
         for row_id, error in outcome.dead:
             logger.error(
                 "berryMQ outbox: %s refused row %d for good (now a dead letter): %s",
@@ -195,11 +203,12 @@ class OutboxRelay:
         return destination
 
     def status(self) -> dict[str, Any]:
-        """Return the relay's figures: running, sent, dead, last_error."""
+        """Return the relay's figures: running, sent, dead, duplicates, last_error."""
         thread = self._thread
         return {
             "running": thread is not None and thread.is_alive(),
             "sent": self.sent,
             "dead": self.dead,
+            "duplicates": self.duplicates,
             "last_error": self.last_error,
         }

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.db import DatabaseError
+
 from ..conf import berrymq_settings
 from ..core.api import default_dispatcher
 from ..core.lifecycle import lifecycle
 from ..peering import peers
 from .options import OutboxOptions, outbox_options
 from .relay import OutboxRelay
+from .store import stats
 from .writer import OutboxWriter, install
 
-__all__ = ["configure_outbox", "current_options", "relay"]
+__all__ = ["configure_outbox", "current_options", "outbox_status", "relay"]
 
 _relay: OutboxRelay | None = None
 _options = OutboxOptions()
@@ -24,6 +29,17 @@ def current_options() -> OutboxOptions:
 def relay() -> OutboxRelay | None:
     """Return this process's relay, None when the outbox is off."""
     return _relay
+
+
+def outbox_status() -> dict[str, Any]:
+    """Return the outbox's figures: per destination pending, oldest_pending_seconds and dead,
+    and this process's relay (running, sent, dead, duplicates, last_error), or an error."""
+    report: dict[str, Any] = {"relay": None if _relay is None else _relay.status()}
+    try:
+        report["destinations"] = stats(_options.database)
+    except DatabaseError as exc:
+        report["error"] = f"{type(exc).__name__}: {exc}"
+    return report
 
 
 def configure_outbox(*, run_relay: bool | None = None) -> OutboxOptions:
