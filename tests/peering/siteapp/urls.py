@@ -11,8 +11,8 @@ from django.views.decorators.csrf import csrf_exempt
 
 from berrymq_django import twitter
 from berrymq_django.outbox import atomic
-from berrymq_django.transaction import twitter_on_commit
 from berrymq_django.peering import peers
+from berrymq_django.transaction import twitter_on_commit
 
 from . import receivers
 
