@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .contracts import Backend, Forwarder, Relay
     from .message import Message
+    from .subscription import Route
 
 __all__ = ["Onward"]
 
@@ -41,6 +42,13 @@ class Onward:
     if TYPE_CHECKING:
 
         def _invalidate(self) -> None: ...
+
+        def _lookup(self, identifier: str) -> Route: ...
+
+    def leaves(self, identifier: str) -> bool:
+        """Whether a message of identifier goes beyond this process (not local, and a
+        backend or relay carries messages). Raises ValueError naming a bad identifier."""
+        return self._lookup(identifier).forward
 
     def _forward(self, message: Message) -> None:
         forwarder = self._forwarder

@@ -112,9 +112,14 @@ class OutboxRelay:
                     self._wakeup.wait(self.options.poll_seconds)
                     self._wakeup.clear()
         finally:
-            for destination in self._destinations.values():
-                destination.close()
+            self.close()
             connections[self.options.database].close()
+
+    def close(self) -> None:
+        """Close the destinations' connections (run_once opens them again when called)."""
+        destinations, self._destinations = self._destinations, {}
+        for destination in destinations.values():
+            destination.close()
 
     def run_once(self) -> bool:
         """Send one batch to each destination with pending rows; return whether any was sent.

@@ -94,6 +94,8 @@ class OutboxWriter:
     def rows(self, message: Message) -> list[Row]:
         """Return the rows message makes (none when it goes nowhere); TypeError if not JSON."""
         dispatcher = self.dispatcher
+        if not dispatcher.leaves(message.id):
+            return []
         wanted: list[tuple[str, tuple[str, ...]]] = []
         if dispatcher.backend.forwards:
             wanted.append((BACKEND_DESTINATION, ()))
