@@ -37,7 +37,7 @@ from django.apps import AppConfig, apps
 from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
-from django.db import DatabaseError
+from django.db import DatabaseError, connections
 
 from berrymq_django.conf import DEFAULTS, IMPORT_STRINGS, perform_import, validate
 from berrymq_django.core.api import default_dispatcher
@@ -138,8 +138,11 @@ def check_outbox(
     if not options.enabled or options.database not in (databases or ()):
         return []
     from berrymq_django.outbox.store import stats  # the model: loaded once apps are ready
+    from berrymq_django.outbox.table import TABLE
 
     try:
+        if TABLE not in connections[options.database].introspection.table_names():
+            return []  # not migrated yet (this runs before ``migrate`` creates it)
         figures = stats(options.database)
     except DatabaseError as exc:
         return [checks.Warning(f"berryMQ outbox: cannot read it: {exc}", id="berrymq_django.W003")]
