@@ -15,7 +15,7 @@ form token before they read the ``X-CSRFToken`` header.
 
 With ATOMIC_REQUESTS each call runs in a savepoint (see rpc/server.py), and
 a request refused or failed as a whole is marked for rollback. With the
-outbox on, a request's messages that go on are written in one transaction.
+outbox on, a request's messages that go on are written in one INSERT.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ from .conf import berrymq_settings
 from .core.api import default_dispatcher
 from .core.exceptions import BackendUnavailable
 from .outbox.setup import outbox_status
-from .outbox.writer import atomic as outbox_atomic
+from .outbox.writer import batched as outbox_batched
 from .outbox.writer import current_writer
 from .peering import connection_state, peers
 from .permissions import IsBerryMQClient
@@ -218,7 +218,7 @@ class RPCView(APIView):
             return HttpResponse(protocol.encode(protocol.error_response(error)), content_type=JSON)
         try:
             # With the outbox on, the messages a call sends on are written in one INSERT.
-            with outbox_atomic() if current_writer() is not None else nullcontext():
+            with outbox_batched():
                 answer = handle_body(
                     body,
                     context,

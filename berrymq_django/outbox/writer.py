@@ -7,7 +7,8 @@ peer link that wants it) and writes them:
 
 * inside ``berrymq_django.outbox.atomic()``: staged, and written in one
   multi-row INSERT when that block exits, still inside the transaction;
-  the rows staged within a savepoint that rolled back are left out;
+  the rows staged within a savepoint that rolled back are left out
+  (``batched()`` does the same without opening a transaction);
 * inside Django's own ``transaction.atomic()``: one INSERT at once, in the
   transaction (it commits or rolls back with the business rows);
 * outside a transaction: one INSERT at once (autocommit).
@@ -37,7 +38,14 @@ if TYPE_CHECKING:
     from ..core.dispatcher import Dispatcher
     from ..core.message import Message
 
-__all__ = ["BACKEND_DESTINATION", "PEER_PREFIX", "OutboxWriter", "atomic", "current_writer"]
+__all__ = [
+    "BACKEND_DESTINATION",
+    "PEER_PREFIX",
+    "OutboxWriter",
+    "atomic",
+    "batched",
+    "current_writer",
+]
 
 #: The destination name of the backend (the site's other processes), and the prefix of peers'.
 BACKEND_DESTINATION = "backend"
@@ -52,12 +60,18 @@ def current_writer() -> OutboxWriter | None:
 
 
 class _Staged:
-    """Rows staged in one outermost ``atomic()`` block, each with its on_commit marker."""
+    """Rows staged in one outermost ``atomic()`` or ``batched()`` block.
 
-    __slots__ = ("entries",)
+    Each entry has the on_commit marker it was staged with (None when no
+    transaction was open: kept whatever happens). ``loose``: a ``batched()``
+    block, which stages outside transactions too.
+    """
 
-    def __init__(self) -> None:
-        self.entries: list[tuple[Callable[[], None], list[Row]]] = []
+    __slots__ = ("entries", "loose")
+
+    def __init__(self, loose: bool = False) -> None:
+        self.entries: list[tuple[Callable[[], None] | None, list[Row]]] = []
+        self.loose = loose
 
 
 class _Batches(threading.local):
@@ -140,11 +154,14 @@ class OutboxWriter:
         alias = self.alias
         staged = _batches.by_alias.get(alias)
         connection = connections[alias]
-        if staged is not None and connection.in_atomic_block:
-            if marker is _nothing:
-                marker = _Marker()
-                transaction.on_commit(marker, using=alias)
-            staged.entries.append((marker, rows))
+        if staged is not None and (staged.loose or connection.in_atomic_block):
+            kept: Callable[[], None] | None = None
+            if connection.in_atomic_block:
+                kept = marker
+                if kept is _nothing:
+                    kept = _Marker()
+                    transaction.on_commit(kept, using=alias)
+            staged.entries.append((kept, rows))
             return
         insert(alias, rows)
         if connection.in_atomic_block:
@@ -157,12 +174,22 @@ class OutboxWriter:
         if not staged.entries:
             return
         alias = self.alias
-        alive = {id(item[1]) for item in connections[alias].run_on_commit}
-        rows = [row for marker, rows in staged.entries if id(marker) in alive for row in rows]
+        connection = connections[alias]
+        alive = {id(item[1]) for item in connection.run_on_commit}
+        rows = [
+            row
+            for marker, rows in staged.entries
+            if marker is None or id(marker) in alive
+            for row in rows
+        ]
         staged.entries = []
-        if rows:
-            insert(alias, rows)
+        if not rows:
+            return
+        insert(alias, rows)
+        if connection.in_atomic_block:
             transaction.on_commit(self.wake, using=alias)
+        else:
+            self.wake()
 
 
 class _Marker:
@@ -206,6 +233,28 @@ def atomic(using: str | None = None, *, durable: bool = False) -> Iterator[None]
             writer.flush(staged)
         finally:
             del _batches.by_alias[alias]
+
+
+@contextlib.contextmanager
+def batched() -> Iterator[None]:
+    """Write the outbox rows of the messages sent in the block in one INSERT as it exits.
+
+    For code that sends many messages outside a transaction of its own (the
+    JSON-RPC endpoint): no transaction is opened, and nothing touches the
+    database when no row is written. Inside a transaction the rows are
+    written in it, as with ``atomic()``. A database error at the exit
+    propagates.
+    """
+    writer = _writer
+    if writer is None or writer.alias in _batches.by_alias:
+        yield
+        return
+    staged = _batches.by_alias[writer.alias] = _Staged(loose=True)
+    try:
+        yield
+        writer.flush(staged)
+    finally:
+        del _batches.by_alias[writer.alias]
 
 
 def stage_on_commit(message: Message, deliver: Callable[[], None], using: str | None) -> bool:

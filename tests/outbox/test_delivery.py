@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import signal
 
+from berrymq_django.rpc.client import RPCClient
 from tests.peering.sites import Site, free_port, key_for
 from tests.support import eventually
 
@@ -78,5 +79,26 @@ def test_messages_written_while_the_peer_is_down_survive_a_kill_and_arrive_once_
             assert len(received) == 5000
             assert len({item["uid"] for item in received}) == 5000
             assert [item["args"][0] for item in received] == list(range(5000))
+    finally:
+        b.close(show_log=True)
+
+
+def test_messages_that_arrive_through_the_endpoint_and_go_on_are_written_first(
+    database: Database, outbox_site: OutboxSite
+) -> None:
+    b_port = free_port()
+    tester = key_for("tester")
+    a = outbox_site("site-a", database, peers=_peer(b_port), keys={"tester": tester})
+    b = Site("site-b", keys={"site-a": KEY}, port=b_port)
+    try:
+        with a, RPCClient(a.rpc_url, tester) as client:
+            token = client.call("connect_oneway", 60)
+            wire = [{"id": "order:relayed", "args": [i], "uid": f"u-{i}"} for i in range(50)]
+            assert client.call("send_messages", token, wire)["accepted"] == 50
+            assert database.pending() == 50  # B is down: the table holds them
+            b.start()
+            b.wait_for(50, timeout=60)
+            eventually(database.pending, until=lambda n: n == 0, timeout=30)
+        assert [item["args"][0] for item in b.received()] == list(range(50))
     finally:
         b.close(show_log=True)
