@@ -24,8 +24,10 @@ only by the code that ends the block.
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import TYPE_CHECKING
 
 import orjson
@@ -50,6 +52,8 @@ __all__ = [
 #: The destination name of the backend (the site's other processes), and the prefix of peers'.
 BACKEND_DESTINATION = "backend"
 PEER_PREFIX = "peer:"
+
+logger = logging.getLogger("berrymq")
 
 _writer: OutboxWriter | None = None
 
@@ -117,8 +121,6 @@ class OutboxWriter:
             if isinstance(relay, Peers):
                 links, seen = relay.route(message)
                 wanted.extend((PEER_PREFIX + link.config.name, seen) for link in links)
-            else:  # a relay of the application's own: handed the message as without outbox
-                relay.relay(message)
         if not wanted:
             return []
         created = message.timestamp
@@ -139,10 +141,24 @@ class OutboxWriter:
         return rows
 
     def forward(self, message: Message) -> None:
-        """Write message's rows: staged in an ``atomic()`` block, else at once."""
+        """Write message's rows: staged in an ``atomic()`` block, else at once.
+
+        Relays of the application's own (not peer links) get the message
+        afterwards, as without the outbox: they are not durable.
+        """
         rows = self.rows(message)
         if rows:
             self.write(rows, _nothing)
+        self.relay_others(message)
+
+    def relay_others(self, message: Message) -> None:
+        """Hand message to every relay that is not the peer links (logged if one fails)."""
+        for relay in self.dispatcher.relays:
+            if not isinstance(relay, Peers):
+                try:
+                    relay.relay(message)
+                except Exception:
+                    logger.exception("berryMQ relay %r failed on message %r", relay, message.id)
 
     def write(self, rows: list[Row], marker: Callable[[], None]) -> None:
         """Stage rows in the current ``atomic()`` block, or insert them now.
@@ -273,4 +289,6 @@ def stage_on_commit(message: Message, deliver: Callable[[], None], using: str | 
     transaction.on_commit(deliver, using=alias)
     if rows:
         writer.write(rows, deliver)
+    if any(not isinstance(relay, Peers) for relay in writer.dispatcher.relays):
+        transaction.on_commit(partial(writer.relay_others, message), using=alias)
     return True

@@ -16,7 +16,7 @@ from django.core.management import call_command
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext, override_settings
 
-from berrymq_django import twitter
+from berrymq_django import default_dispatcher, twitter
 from berrymq_django.outbox import atomic, store
 from berrymq_django.outbox.models import DEAD, PENDING, OutboxMessage
 from berrymq_django.outbox.relay import OutboxRelay
@@ -146,3 +146,26 @@ def test_the_check_warns_when_the_oldest_pending_message_waits_too_long(db: None
         assert warning.id == "berrymq_django.W003"
         assert "'peer:b'" in warning.msg and "WARN_SECONDS (60)" in warning.msg
         assert check_outbox(databases=[]) == []  # a database check: only when asked
+
+
+def test_a_relay_of_ones_own_gets_the_message_at_commit_only(
+    outbox_on: None, django_capture_on_commit_callbacks: Any
+) -> None:
+    got: list[str] = []
+
+    class Tap:
+        def relay(self, message: Any) -> None:
+            got.append(message.id)
+
+    tap = Tap()
+    default_dispatcher.add_relay(tap)
+    try:
+        with pytest.raises(ZeroDivisionError), atomic():
+            twitter_on_commit("order:undone", 1)
+            1 / 0  # noqa: B018
+        with django_capture_on_commit_callbacks(execute=True), atomic():
+            twitter_on_commit("order:created", 2)
+            assert got == []
+        assert got == ["order:created"]
+    finally:
+        default_dispatcher.remove_relay(tap)
