@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
+import time
 
 from berrymq_django.rpc.client import RPCClient
-from tests.peering.sites import Site, free_port, key_for
+from tests.peering.sites import ROOT, Site, free_port, key_for
 from tests.support import eventually
 
 from .conftest import Database, OutboxSite
@@ -102,3 +105,26 @@ def test_messages_that_arrive_through_the_endpoint_and_go_on_are_written_first(
         assert [item["args"][0] for item in b.received()] == list(range(50))
     finally:
         b.close(show_log=True)
+
+
+def test_with_relay_off_the_site_only_writes_and_berrymq_relay_sends(
+    database: Database, outbox_site: OutboxSite
+) -> None:
+    with Site("site-b", keys={"site-a": KEY}) as b:
+        a = outbox_site("site-a", database, peers=_peer(b.port), outbox={"RELAY": False})
+        with a:
+            a.twitter_batch("order:created", 20)
+            time.sleep(1.0)  # showing that nothing is sent: no relay runs in the site
+            assert (database.pending(), b.count()) == (20, 0)
+            done = subprocess.run(
+                [sys.executable, "-m", "django", "berrymq_relay", "--once"],
+                cwd=ROOT,
+                env=a.environ(),
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            assert done.returncode == 0, done.stderr
+            assert "Sent 20 message(s)" in done.stdout
+            assert database.pending() == 0
+            assert [item["args"][0] for item in b.received()] == list(range(20))

@@ -53,7 +53,10 @@ class Command(BaseCommand):
             else:
                 self.purge(alias, destination, options["pending"], options["yes"])
         except DatabaseError as exc:
-            raise CommandError(f"The outbox's database ({alias!r}) failed: {exc}") from None
+            raise CommandError(
+                f"The outbox's database ({alias!r}) failed: {exc} (has "
+                "'manage.py migrate berrymq_django' run there?)"
+            ) from None
 
     def status(self, alias: str, destination: str | None) -> None:
         """Print pending, oldest pending age and dead letters per destination."""
