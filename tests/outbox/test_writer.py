@@ -18,7 +18,7 @@ from django.test.utils import CaptureQueriesContext, override_settings
 
 from berrymq_django import default_dispatcher, twitter
 from berrymq_django.outbox import atomic, store
-from berrymq_django.outbox.models import DEAD, PENDING, OutboxMessage
+from berrymq_django.outbox.models import DEAD, DELIVERED, PENDING, OutboxMessage
 from berrymq_django.outbox.relay import OutboxRelay
 from berrymq_django.outbox.setup import current_options
 from berrymq_django.peering import peers
@@ -169,3 +169,25 @@ def test_a_relay_of_ones_own_gets_the_message_at_commit_only(
         assert got == ["order:created"]
     finally:
         default_dispatcher.remove_relay(tap)
+
+
+def test_delivered_rows_are_kept_for_retention_seconds_then_deleted(db: None) -> None:
+    with Site("site-b", keys={"tester": KEY}) as b:
+        conf = _outbox(b.rpc_url)
+        conf["OUTBOX"]["RETENTION_SECONDS"] = 60
+        with override_settings(BERRYMQ=conf):
+            with atomic():
+                twitter_on_commit("order:first", 1)
+            relay = OutboxRelay(peers().dispatcher, peers(), current_options())
+            while relay.run_once():
+                pass
+            assert b.received()[0]["id"] == "order:first"
+            assert list(OutboxMessage.objects.values_list("state", flat=True)) == [DELIVERED]
+            OutboxMessage.objects.update(finished=time.time() - 120)  # past its retention
+            with atomic():
+                twitter_on_commit("order:second", 2)
+            while relay.run_once():
+                pass
+            relay.close()
+            kept = OutboxMessage.objects.values_list("identifier", "state")
+            assert list(kept) == [("order:second", DELIVERED)]
