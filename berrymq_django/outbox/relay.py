@@ -4,7 +4,8 @@ One thread per process that runs a relay (the site's processes under the
 lifecycle owner, or ``manage.py berrymq_relay`` alone). Each round it takes
 every destination with pending rows and, for each, claims its oldest BATCH
 rows (``store.claim``: one relay per destination at a time, so order
-holds), sends them (``destinations``) and finishes them: acknowledged rows
+holds), sends them (``destinations``) and finishes them, up to
+BATCHES_PER_ROUND batches in a row while they come full: acknowledged rows
 are deleted (or kept RETENTION_SECONDS), refused ones become dead letters,
 the rest stay pending. A destination that failed waits a growing pause
 (up to MAX_BACKOFF) before it is tried again; the others go on.
@@ -32,12 +33,14 @@ if TYPE_CHECKING:
     from ..rpc.peers import Peers
     from .options import OutboxOptions
 
-__all__ = ["MAX_BACKOFF", "OutboxRelay"]
+__all__ = ["BATCHES_PER_ROUND", "MAX_BACKOFF", "OutboxRelay"]
 
 logger = logging.getLogger("berrymq.outbox")
 
 #: Longest pause, in seconds, before a failing destination is tried again.
 MAX_BACKOFF = 2.0
+#: Most batches sent to one destination in a row before the others get their turn.
+BATCHES_PER_ROUND = 20
 
 _Destination = PeerDestination | BackendDestination
 
@@ -137,12 +140,17 @@ class OutboxRelay:
             destination = self._destination(name)
             if destination is None:
                 continue  # a peer no longer configured: its rows wait (commands show them)
-            with store.claim(alias, name, self.options.batch) as rows:
-                if not rows:
-                    continue
-                outcome = destination.send(rows)
-                self._finish(name, outcome)
+            # Several batches in a row while they come full: looking for destinations
+            # costs a scan of the pending rows' index, worth paying once per round.
+            for _ in range(BATCHES_PER_ROUND):
+                with store.claim(alias, name, self.options.batch) as rows:
+                    if not rows:
+                        break
+                    outcome = destination.send(rows)
+                    self._finish(name, outcome)
                 busy = busy or bool(outcome.done or outcome.dead)
+                if outcome.error or len(rows) < self.options.batch or self._stop.is_set():
+                    break
         return busy
 
     def _finish(self, name: str, outcome: Outcome) -> None:
