@@ -241,7 +241,10 @@ class Dispatcher(Onward, Registrations):
         message = Message(identifier, args, kwargs, self.node_name)
         await self._arun(route, message)
         if route.forward:
-            self._forward(message)
+            if self._forwarder is None:
+                self._forward(message)
+            else:  # a forwarder may block (the outbox writes to its database)
+                await sync_to_async(self._forward)(message)
         return message
 
     def talk(

@@ -191,3 +191,15 @@ def test_delivered_rows_are_kept_for_retention_seconds_then_deleted(db: None) ->
             relay.close()
             kept = OutboxMessage.objects.values_list("identifier", "state")
             assert list(kept) == [("order:second", DELIVERED)]
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_atwitter_writes_its_rows_from_async_code() -> None:
+    from asgiref.sync import sync_to_async
+
+    from berrymq_django import atwitter
+
+    with override_settings(BERRYMQ=_outbox()):
+        await atwitter("order:created", 1)
+        count = await sync_to_async(OutboxMessage.objects.count)()
+    assert count == 1
