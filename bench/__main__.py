@@ -10,7 +10,18 @@ from time import perf_counter
 from bench.report import CaseResult, render_json, render_table
 from bench.timing import Throughput, Timing
 
-CASES = ("dispatch", "routing", "queue", "memory", "rpc", "redis", "groups", "peering", "mesh")
+CASES = (
+    "dispatch",
+    "routing",
+    "queue",
+    "memory",
+    "rpc",
+    "redis",
+    "groups",
+    "peering",
+    "mesh",
+    "outbox",
+)
 
 
 @dataclass(frozen=True)
@@ -56,7 +67,16 @@ def main(argv: list[str] | None = None) -> int:
     rounds = args.rounds or plan.rounds
     try:
         import berrymq_django  # noqa: F401
-        from bench import dispatch, groups, memory, peering, queues, redis_throughput, rpc_http
+        from bench import (
+            dispatch,
+            groups,
+            memory,
+            outbox,
+            peering,
+            queues,
+            redis_throughput,
+            rpc_http,
+        )
     except ImportError as exc:
         print(f"bench: cannot import berrymq_django ({exc}); is the core written?", file=sys.stderr)
         return 2
@@ -78,6 +98,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"bench: skipping redis: {reason}", file=sys.stderr, flush=True)
             skipped[case] = reason
             continue
+        if case == "outbox" and (reason := outbox.unavailable()):
+            print(f"bench: skipping outbox: {reason}", file=sys.stderr, flush=True)
+            skipped[case] = reason
+            continue
         if case == "groups" and (reason := groups.unavailable()):
             print(f"bench: skipping groups: {reason}", file=sys.stderr, flush=True)
             skipped[case] = reason
@@ -96,6 +120,14 @@ def main(argv: list[str] | None = None) -> int:
             if args.rounds:
                 groups_plan = replace(groups_plan, rounds=args.rounds)
             case_results, case_timings = groups.run_groups(groups_plan)
+            results += case_results
+            timings[case] = case_timings
+            continue
+        if case == "outbox":
+            outbox_plan = outbox.QUICK if args.quick else outbox.FULL
+            if args.rounds:
+                outbox_plan = replace(outbox_plan, rounds=args.rounds)
+            case_results, case_timings = outbox.run_outbox(outbox_plan)
             results += case_results
             timings[case] = case_timings
             continue

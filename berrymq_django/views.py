@@ -14,7 +14,8 @@ cheap. That matters to CSRF checks, which look at ``request.POST`` for a
 form token before they read the ``X-CSRFToken`` header.
 
 With ATOMIC_REQUESTS each call runs in a savepoint (see rpc/server.py), and
-a request refused or failed as a whole is marked for rollback.
+a request refused or failed as a whole is marked for rollback. With the
+outbox on, a request's messages that go on are written in one INSERT.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from functools import partial
 from typing import Any
 
 from django.core.signals import setting_changed
-from django.db import connections, transaction
+from django.db import DatabaseError, connections, transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from rest_framework import exceptions, status
 from rest_framework.authentication import BaseAuthentication
@@ -42,6 +43,9 @@ from .authentication import APIKeyAuthentication, APIKeyClient
 from .conf import berrymq_settings
 from .core.api import default_dispatcher
 from .core.exceptions import BackendUnavailable
+from .outbox.setup import outbox_status
+from .outbox.writer import batched as outbox_batched
+from .outbox.writer import current_writer
 from .peering import connection_state, peers
 from .permissions import IsBerryMQClient
 from .rpc import protocol
@@ -98,12 +102,12 @@ def site_report() -> dict[str, Any]:
 
     ``limits`` maps each limit setting a client sizes its calls by to its
     value here (bytes, counts, seconds), so a client or peer never has to
-    guess them.
+    guess them. With the outbox on, ``outbox`` gives its figures.
     """
     backend = default_dispatcher.backend
     conf = pipeline()
     limits = conf.limits
-    return {
+    report: dict[str, Any] = {
         "backend": f"{type(backend).__module__}.{type(backend).__qualname__}",
         "backend_status": backend.status(),
         "limits": {
@@ -118,6 +122,9 @@ def site_report() -> dict[str, Any]:
             "DEDUP_SECONDS": limits.dedup_seconds,
         },
     }
+    if current_writer() is not None:
+        report["outbox"] = outbox_status()
+    return report
 
 
 def context_for(principal: str, limits: Limits, *, anonymous: bool = False) -> CallContext:
@@ -228,14 +235,16 @@ class RPCView(APIView):
             )
             return HttpResponse(protocol.encode(protocol.error_response(error)), content_type=JSON)
         try:
-            answer = handle_body(
-                body,
-                context,
-                max_batch=conf.max_batch,
-                max_depth=conf.max_depth,
-                isolate=_savepoints() or nullcontext,
-            )
-        except BackendUnavailable as exc:
+            # With the outbox on, the messages a call sends on are written in one INSERT.
+            with outbox_batched():
+                answer = handle_body(
+                    body,
+                    context,
+                    max_batch=conf.max_batch,
+                    max_depth=conf.max_depth,
+                    isolate=_savepoints() or nullcontext,
+                )
+        except (BackendUnavailable, DatabaseError) as exc:
             # Transient, unlike a method's crash (-32603): a client retries a 503.
             logger.warning("berryMQ endpoint: the backend cannot answer now: %s", exc)
             set_rollback()
