@@ -8,6 +8,7 @@ which the Django app fills from ``BERRYMQ["BACKEND"]``).
     GroupTransport                         (optional: runs follower groups across processes)
     Inbox                                  (what a Transport hands messages to)
     Relay                                  (what carries messages to peer sites)
+    BatchRelay                             (optional: a Relay that takes them in batches)
     Store                                  (the buffer behind a pull Queue)
 
 ``LocalBackend`` (core/local.py) implements Backend for one process and is
@@ -16,7 +17,7 @@ the dispatcher's default.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from .identifier import Identifier
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Backend",
+    "BatchRelay",
     "GroupTransport",
     "Inbox",
     "Relay",
@@ -93,6 +95,15 @@ class Relay(Protocol):
     """Something that carries non-local messages onward, such as a peer's link."""
 
     def relay(self, message: Message) -> None: ...
+
+
+@runtime_checkable
+class BatchRelay(Relay, Protocol):
+    """A Relay that also takes many messages in one call (``Dispatcher.send_many``)."""
+
+    def relay_many(self, messages: list[Message]) -> None:
+        """Carry messages onward as relay() would each, in their order."""
+        ...
 
 
 class Transport(Protocol):
