@@ -35,24 +35,23 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import sync_to_async
 
-from .exceptions import FollowerFailed
+from .group_delivery import GroupDelivery
 from .identifier import Identifier, parse_identifier
 from .lifecycle import lifecycle
 from .local import LocalBackend
 from .message import Message
 from .onward import Onward
 from .pool import DeliveryPool
-from .registrations import Registrations
 from .subscription import SKIPPED, Registry, Route, Subscription, dotted_name
 
 if TYPE_CHECKING:
-    from .contracts import Backend, GroupTransport, Store
+    from .contracts import Backend, Store
 
 __all__ = ["Dispatcher", "default_node_name", "dotted_name"]
 
@@ -64,11 +63,12 @@ def default_node_name() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
 
-class Dispatcher(Onward, Registrations):
+class Dispatcher(Onward, GroupDelivery):
     """Deliver messages to followers and queues, and hand non-local ones onward.
 
     Registration (register_function, register_method, unregister, queues,
-    show_followers, isolate, ...) comes from ``Registrations``.
+    show_followers, isolate, ...) comes from ``Registrations``, and running a
+    follower group's members (receive_group) from ``GroupDelivery``.
     """
 
     def __init__(
@@ -173,6 +173,28 @@ class Dispatcher(Onward, Registrations):
         False: the outbox sends it on itself). A message with ``reply_to`` is a
         talk() request: followers here answer it too.
         """
+        if self._deliver_sent(message) and forward:
+            self._forward(message)
+
+    def send_many(self, messages: Sequence[Message]) -> None:
+        """send() each message, in order; the non-local ones then go onward together.
+
+        A relay with ``relay_many(messages)`` (the peer links) gets them in one
+        call, in order; others get ``relay()`` per message. Should a follower's
+        error reach the caller (``raise_errors``), what was delivered before
+        it still goes onward.
+        """
+        onward: list[Message] = []
+        try:
+            for message in messages:
+                if self._deliver_sent(message):
+                    onward.append(message)
+        finally:
+            if onward:
+                self._forward_many(onward)
+
+    def _deliver_sent(self, message: Message) -> bool:
+        """Deliver a message built elsewhere here; return whether it goes onward."""
         if self._dead:
             self._sweep()
         route = self._lookup(message.id)
@@ -182,8 +204,7 @@ class Dispatcher(Onward, Registrations):
             pool = self._pool
             if pool is None or not pool.submit(self._run, route, message, False):
                 self._run(route, message, True)
-        if forward and route.forward:
-            self._forward(message)
+        return route.forward
 
     def receive(self, message: Message) -> None:
         """Deliver a message from another process to local followers only.
@@ -200,38 +221,6 @@ class Dispatcher(Onward, Registrations):
             self._answer(route, message, waiting=False)
         else:
             self._run(route, message, False)
-
-    def receive_group(self, group: str, message: Message) -> int:
-        """Run this process's members of group that match message; return how many ran.
-
-        A backend that distributes groups calls this in the one process that
-        took the message. 0 means no member here (the backend may hand the
-        message to another process). A talk() request is answered as usual.
-        Raises ``FollowerFailed`` (its cause the follower's exception) when a
-        member raised, after every member had its turn; logged and counted too.
-        """
-        if self._dead:
-            self._sweep()
-        ident = parse_identifier(message.id)
-        with self._lock:  # the registry changes under the lock only
-            members = tuple(s for s in self._registry.matching(ident) if s.group == group)
-        failure: Exception | None = None
-        results: list[Any] = []
-        for sub in members:
-            try:
-                result = sub.deliver(message)
-            except Exception as exc:
-                self._failed(sub, message, exc, False)
-                failure = exc
-                continue
-            if result is not SKIPPED:
-                results.append(result)
-        if message.reply_to is not None:
-            for result in results:
-                self.twitter(message.reply_to, result, in_reply_to=message.uid)
-        if failure is not None:
-            raise FollowerFailed(group, message.id, failure) from failure
-        return len(members)
 
     async def atwitter(self, identifier: str, /, *args: Any, **kwargs: Any) -> Message:
         """Send from async code: await async followers, run sync ones in a thread."""
@@ -358,17 +347,6 @@ class Dispatcher(Onward, Registrations):
             self._apply_group_changes()
 
     # -- what Registrations asks ----------------------------------------------
-
-    def _distributes_groups(self) -> bool:
-        return bool(getattr(self.backend, "distributes_groups", False))
-
-    def _join_group(self, group: str, pattern: Identifier) -> None:
-        if self._distributes_groups():
-            cast("GroupTransport", self.backend).join_group(group, pattern)
-
-    def _leave_group(self, group: str, pattern: Identifier) -> None:
-        if self._distributes_groups():
-            cast("GroupTransport", self.backend).leave_group(group, pattern)
 
     def shared_store_for(self, identifier: Identifier, maxsize: int) -> Store:
         return self.backend.shared_store(identifier, maxsize)
