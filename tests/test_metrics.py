@@ -11,7 +11,6 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 import pytest
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.test import Client, override_settings
 from prometheus_client.parser import text_string_to_metric_families
@@ -241,18 +240,16 @@ def test_without_prometheus_client_the_view_answers_501_with_the_hint():
 
 
 @pytest.mark.usefixtures("no_prometheus")
-def test_without_prometheus_client_metrics_public_is_a_system_check_warning(
-    monkeypatch: pytest.MonkeyPatch,
-):
-    monkeypatch.setattr(settings, "BERRYMQ", {"METRICS_PUBLIC": True})
-    (warning,) = check_metrics()
+def test_without_prometheus_client_metrics_public_is_a_system_check_warning():
+    with override_settings(BERRYMQ={"METRICS_PUBLIC": True}):
+        (warning,) = check_metrics()
     assert warning.id == "berrymq_django.W003"
     assert "prometheus-client" in warning.msg
     assert "berrymq_django[metrics]" in warning.hint
-    monkeypatch.setattr(settings, "BERRYMQ", {})
-    assert check_metrics() == []
+    with override_settings(BERRYMQ={}):
+        assert check_metrics() == []
 
 
-def test_with_prometheus_client_metrics_public_is_fine(monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setattr(settings, "BERRYMQ", {"METRICS_PUBLIC": True})
-    assert check_metrics() == []
+def test_with_prometheus_client_metrics_public_is_fine():
+    with override_settings(BERRYMQ={"METRICS_PUBLIC": True}):
+        assert check_metrics() == []

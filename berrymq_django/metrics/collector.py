@@ -1,133 +1,23 @@
-"""Prometheus metrics: the bus's figures, read at scrape time, and the view that serves them.
-
-``BerryMQCollector`` is a prometheus_client custom collector: nothing is
-counted for it on the hot path; each scrape reads the figures the dispatcher
-keeps anyway (``core/figures.py``), the queues, the peer links and the
-backend's status. ``MetricsView`` serves them at ``berrymq/metrics`` in the
-Prometheus text format (OpenMetrics when the scraper asks for it) to API key
-holders and staff sessions, or to anyone with ``BERRYMQ["METRICS_PUBLIC"]``.
-
-Labels stay bounded: a follower's dotted path, a registered queue's pattern,
-a peer's name, a follower group; never an identifier as sent, nor a uid.
-
-Other parts add their own figures through *figure sources*: a callable
-returning ``Figure`` rows, registered by name with ``add_figure_source``.
-It is called at each scrape, must be quick, and may raise (the scrape goes
-on without it, and the failure is logged).
-
-prometheus-client is optional (``pip install "berrymq_django[metrics]"``):
-without it this module imports, sources can be registered, and the view
-answers 501 with that hint.
-"""
+"""BerryMQCollector: berryMQ's figures as Prometheus metric families, read at each scrape."""
 
 from __future__ import annotations
 
-import dataclasses
-import importlib
 import logging
-import re
-import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
-from django.http import HttpResponse
-from rest_framework.authentication import BaseAuthentication
-from rest_framework.permissions import BasePermission
-from rest_framework.renderers import JSONRenderer
-from rest_framework.request import Request
-from rest_framework.views import APIView
-
-from .authentication import APIKeyClient
-from .conf import berrymq_settings
-from .core.api import default_dispatcher
-from .peering import connection_state, peers
-from .rpc.peers import CALLBACK_PRINCIPAL_PREFIX
-from .views import JSON, pipeline
+from ..core.api import default_dispatcher
+from ..peering import connection_state, peers
+from .sources import families, source_figures
 
 if TYPE_CHECKING:
-    from prometheus_client.registry import CollectorRegistry
+    from ..core.dispatcher import Dispatcher
 
-    from .core.dispatcher import Dispatcher
-
-__all__ = [
-    "INSTALL_HINT",
-    "BerryMQCollector",
-    "CanReadMetrics",
-    "Figure",
-    "FigureSource",
-    "MetricsView",
-    "add_figure_source",
-    "prometheus_available",
-    "remove_figure_source",
-]
+__all__ = ["PEER_STATES", "BerryMQCollector"]
 
 logger = logging.getLogger("berrymq.metrics")
 
-INSTALL_HINT = 'Install prometheus-client: pip install "berrymq_django[metrics]".'
-
-_RENDERER = JSONRenderer()
-_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 PEER_STATES = ("idle", "connecting", "connected", "retrying", "stopped", "closed")
-
-
-def prometheus_available() -> bool:
-    """Return whether prometheus-client can be imported (the ``metrics`` extra)."""
-    try:
-        importlib.import_module("prometheus_client")
-    except ImportError:
-        return False
-    return True
-
-
-# -- figure sources -------------------------------------------------------------------
-
-
-@dataclasses.dataclass(frozen=True)
-class Figure:
-    """One sample from a figure source, exported as ``berrymq_<name>``.
-
-    ``name``: letters, digits and "_" (a counter's "_total" is added on
-    export); ``kind``: "gauge" or "counter"; ``labels``: a few bounded values
-    (never identifiers as sent or uids). Figures of one name share one help
-    text and one set of label names.
-    """
-
-    name: str
-    value: float
-    help: str
-    kind: Literal["gauge", "counter"] = "gauge"
-    labels: Mapping[str, str] = dataclasses.field(default_factory=dict)
-
-
-FigureSource = Callable[[], Iterable[Figure]]
-
-_sources: dict[str, FigureSource] = {}
-_sources_lock = threading.Lock()
-
-
-def add_figure_source(name: str, source: FigureSource) -> None:
-    """Call source() at each scrape and export what it returns; replace any of the same name.
-
-    For example the outbox::
-
-        add_figure_source("outbox", lambda: [
-            Figure("outbox_pending", pending(), "Messages waiting in the outbox."),
-            Figure("outbox_oldest_age_seconds", age(), "Age of the oldest one."),
-        ])
-    """
-    if not callable(source):
-        raise TypeError(f"A figure source must be callable, not {source!r}.")
-    with _sources_lock:
-        _sources[name] = source
-
-
-def remove_figure_source(name: str) -> None:
-    """Stop calling the source registered as name; an unknown name is ignored."""
-    with _sources_lock:
-        _sources.pop(name, None)
-
-
-# -- the collector ---------------------------------------------------------------------
 
 
 class BerryMQCollector:
@@ -326,98 +216,4 @@ class BerryMQCollector:
             yield family
 
     def _sources(self) -> Iterator[Any]:
-        with _sources_lock:
-            sources = list(_sources.items())
-        rows: list[Figure] = []
-        for name, source in sources:
-            try:
-                rows.extend(source())
-            except Exception:
-                logger.exception("berryMQ metrics: figure source %r failed", name)
-        yield from _families(rows)
-
-
-def _families(rows: list[Figure]) -> Iterator[Any]:
-    """Group figure rows by name into metric families; skip (and log) malformed ones."""
-    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
-
-    families: dict[str, tuple[Any, list[str]]] = {}
-    for row in rows:
-        names = sorted(row.labels)
-        if not (_NAME.fullmatch(row.name) and all(_NAME.fullmatch(n) for n in names)):
-            logger.warning("berryMQ metrics: a figure with a malformed name: %r", row)
-            continue
-        if row.name not in families:
-            cls = CounterMetricFamily if row.kind == "counter" else GaugeMetricFamily
-            families[row.name] = (cls(f"berrymq_{row.name}", row.help, labels=names), names)
-        family, expected = families[row.name]
-        if names != expected:
-            logger.warning("berryMQ metrics: %r has labels %s, not %s", row.name, names, expected)
-            continue
-        family.add_metric([str(row.labels[n]) for n in names], row.value)
-    for family, _ in families.values():
-        yield family
-
-
-# -- the view --------------------------------------------------------------------------
-
-_registry: CollectorRegistry | None = None
-_registry_lock = threading.Lock()
-
-
-def registry() -> CollectorRegistry:
-    """Return the registry the view serves: berryMQ's collector alone, made once."""
-    global _registry
-    with _registry_lock:
-        if _registry is None:
-            from prometheus_client.registry import CollectorRegistry
-
-            found = CollectorRegistry(auto_describe=False)
-            found.register(BerryMQCollector())
-            _registry = found
-        return _registry
-
-
-class CanReadMetrics(BasePermission):
-    """Allow API key holders and logged-in staff; everyone if BERRYMQ["METRICS_PUBLIC"].
-
-    A peer calling back with an interconnect token is not a key holder here.
-    """
-
-    message = "berryMQ metrics need an API key (Authorization: Bearer) or a staff session."
-
-    def has_permission(self, request: Request, view: Any) -> bool:
-        if berrymq_settings.METRICS_PUBLIC:
-            return True
-        user = request.user
-        if isinstance(user, APIKeyClient):
-            return not user.principal.startswith(CALLBACK_PRINCIPAL_PREFIX)
-        return bool(user and user.is_authenticated and user.is_staff)
-
-
-class MetricsView(APIView):
-    """Serve berryMQ's metrics on GET in the Prometheus text format (see the module docstring).
-
-    401 without credentials, 403 for a user who is not staff, 501 without
-    prometheus-client.
-    """
-
-    permission_classes = (CanReadMetrics,)
-
-    def get_authenticators(self) -> list[BaseAuthentication]:
-        return pipeline().authenticators  # the endpoint's: API keys and sessions
-
-    def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
-        return (_RENDERER, JSON)  # refusals are JSON; the metrics are an HttpResponse
-
-    def get(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponse:
-        if not prometheus_available():
-            return HttpResponse(
-                f"berryMQ metrics are not available. {INSTALL_HINT}\n",
-                status=501,
-                content_type="text/plain; charset=utf-8",
-            )
-        from prometheus_client.exposition import choose_encoder
-
-        encoder, content_type = choose_encoder(request.META.get("HTTP_ACCEPT", ""))
-        return HttpResponse(encoder(registry()), content_type=content_type)
+        yield from families(source_figures())
