@@ -8,15 +8,22 @@ Every way in goes through one delivery path::
     receive(message)            a message from another process (the transport):
                                 local followers only, never forwarded again
 
-    -> route (cached) -> _run (or _arun, or _answer for talk) -> each Subscription.deliver
+    -> route (cached) -> _run (or _arun, or _answer for talk) -> _attempt for each
+                         Subscription: deliver, then count it in the figures
                       -> _forward (onward.py): backend.publish + every relay, or the
                          forwarder that takes their place, for non-local messages
 
 and one error rule, ``_failed``: a follower's exception (its guard's too) is
-re-raised to the sender when ``raise_errors`` is on *and* the sender is
-waiting for the delivery; everywhere else (the pool, messages from other
-processes, raise_errors off) it is logged and counted in ``error_count``,
-and the next follower runs.
+counted and described in the figures, then re-raised to the sender when
+``raise_errors`` is on *and* the sender is waiting for the delivery;
+everywhere else (the pool, messages from other processes, raise_errors off)
+it is logged and counted in ``error_count``, and the next follower runs.
+
+Figures (core/figures.py): ``self.figures`` counts messages sent, deliveries
+and errors; each Subscription's ``figures`` its own deliveries, errors, time
+and last error. Counters are bumped without a lock (a rare lost increment
+under a race is accepted); the time spent in followers is measured with two
+perf_counter() calls per delivery while ``follower_timing`` is on.
 
 Routing is decided once per identifier (a cached Route, dropped by any
 subscribe): the hot path is one dict lookup, one Message, a loop of calls.
@@ -37,10 +44,12 @@ import os
 import socket
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from time import perf_counter, time
 from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import sync_to_async
 
+from .figures import BusFigures, FollowerFigures
 from .group_delivery import GroupDelivery
 from .identifier import Identifier, parse_identifier
 from .lifecycle import lifecycle
@@ -48,7 +57,7 @@ from .local import LocalBackend
 from .message import Message
 from .onward import Onward
 from .pool import DeliveryPool
-from .subscription import SKIPPED, Registry, Route, Subscription, dotted_name
+from .subscription import SKIPPED, Registry, dotted_name
 
 if TYPE_CHECKING:
     from .contracts import Backend, Store
@@ -56,6 +65,7 @@ if TYPE_CHECKING:
 __all__ = ["Dispatcher", "default_node_name", "dotted_name"]
 
 logger = logging.getLogger("berrymq")
+_new = object.__new__
 
 
 def default_node_name() -> str:
@@ -67,8 +77,10 @@ class Dispatcher(Onward, GroupDelivery):
     """Deliver messages to followers and queues, and hand non-local ones onward.
 
     Registration (register_function, register_method, unregister, queues,
-    show_followers, isolate, ...) comes from ``Registrations``, and running a
-    follower group's members (receive_group) from ``GroupDelivery``.
+    show_followers, isolate, ...) comes from ``Registrations``; the delivery
+    rule from ``Delivery``; running a follower group's members (receive_group)
+    from ``GroupDelivery``; forwarding from ``Onward``. ``figures``:
+    BusFigures; ``sub.figures``: FollowerFigures.
     """
 
     def __init__(
@@ -76,6 +88,7 @@ class Dispatcher(Onward, GroupDelivery):
         node_name: str | None = None,
         backend: Backend | None = None,
         raise_errors: bool = False,
+        follower_timing: bool = True,
     ) -> None:
         super().__init__()
         self._pool: DeliveryPool | None = None
@@ -83,6 +96,9 @@ class Dispatcher(Onward, GroupDelivery):
         self.node_name = node_name or default_node_name()
         self.raise_errors = raise_errors
         self.error_count = 0
+        self.figures = BusFigures()
+        # Whether _attempt measures the seconds spent in each follower call.
+        self.follower_timing = follower_timing
         self.backend: Backend = backend if backend is not None else LocalBackend()
         self.backend.bind(self)
 
@@ -94,8 +110,9 @@ class Dispatcher(Onward, GroupDelivery):
         node_name: str | None = None,
         backend: Backend | None = None,
         raise_errors: bool | None = None,
+        follower_timing: bool | None = None,
     ) -> None:
-        """Change the node name, backend or error policy of a running dispatcher.
+        """Change the node name, backend, error policy or follower timing of a running dispatcher.
 
         A replaced backend is closed after the new one is bound.
         """
@@ -103,6 +120,8 @@ class Dispatcher(Onward, GroupDelivery):
             self.node_name, self._named = node_name, True
         if raise_errors is not None:
             self.raise_errors = raise_errors
+        if follower_timing is not None:
+            self.follower_timing = follower_timing
         if backend is not None and backend is not self.backend:
             old, self.backend = self.backend, backend
             backend.bind(self)
@@ -152,15 +171,48 @@ class Dispatcher(Onward, GroupDelivery):
             route = self._routes[identifier]
         except (KeyError, TypeError):
             route = self._route(identifier)
-        message = Message(identifier, args, kwargs, self.node_name)
+        # Message(identifier, args, kwargs, self.node_name) without the cost of calling
+        # a class: this is the hot path. tests/core/test_message.py checks every slot is set.
+        message = _new(Message)
+        message.id = identifier
+        message.args = args
+        message._kwargs = kwargs or None
+        message.origin = self.node_name
+        message._uid = message.reply_to = None
+        figures = self.figures
+        timing = self.follower_timing
+        if timing:
+            # One clock reading is both the message's timestamp and the first follower's
+            # start (see BusFigures.wall_offset); each later reading ends one call and
+            # starts the next.
+            start = perf_counter()
+            message.timestamp = now = start + figures.wall_offset
+        else:
+            message.timestamp = now = time()
+        if now >= figures.minute_end:
+            figures.roll(now)
+        figures.sent += 1
         pool = self._pool
         if pool is None or not pool.submit(self._run, route, message, False):
-            # _run inlined: this is the hot path.
-            for deliver in route.delivers:
+            # _run with _attempt inlined: this is the hot path.
+            for sub in route.subscriptions:
+                counts = sub.figures
                 try:
-                    deliver(message)
+                    try:
+                        result = sub.deliver(message)
+                    finally:
+                        if timing:
+                            end = perf_counter()
+                            counts.seconds += end - start
+                            start = end
                 except Exception as exc:
-                    self._failed(route.owner_of(deliver), message, exc, True)
+                    self._failed(sub, message, exc, True)
+                    if timing:
+                        start = perf_counter()  # reporting the error is nobody's time
+                    continue
+                if result is not SKIPPED:
+                    counts.delivered += 1
+                    figures.delivered += 1
         if route.forward:
             self._forward(message)
         return message
@@ -198,6 +250,7 @@ class Dispatcher(Onward, GroupDelivery):
         if self._dead:
             self._sweep()
         route = self._lookup(message.id)
+        self._count_sent(time())
         if message.reply_to is not None:
             self._answer(route, message, waiting=True)
         else:
@@ -217,6 +270,7 @@ class Dispatcher(Onward, GroupDelivery):
         if self._dead:
             self._sweep()
         route = self._lookup(message.id)
+        self._roll(time())
         if message.reply_to is not None:
             self._answer(route, message, waiting=False)
         else:
@@ -228,6 +282,7 @@ class Dispatcher(Onward, GroupDelivery):
             self._sweep()
         route = self._lookup(identifier)
         message = Message(identifier, args, kwargs, self.node_name)
+        self._count_sent(message.timestamp)
         await self._arun(route, message)
         if route.forward:
             if self._forwarder is None:
@@ -251,72 +306,11 @@ class Dispatcher(Onward, GroupDelivery):
             self._sweep()
         route = self._lookup(identifier)
         message = Message(identifier, args, kwargs, self.node_name, reply_to=callback_identifier)
+        self._count_sent(message.timestamp)
         results = self._answer(route, message, waiting=True)
         if route.forward:
             self._forward(message)
         return results
-
-    # -- the delivery path ----------------------------------------------------
-
-    def _run(self, route: Route, message: Message, waiting: bool) -> None:
-        """Deliver to every subscription of route, containing each failure."""
-        for deliver in route.delivers:
-            try:
-                deliver(message)
-            except Exception as exc:
-                self._failed(route.owner_of(deliver), message, exc, waiting)
-
-    async def _arun(self, route: Route, message: Message) -> None:
-        """_run for async senders: async followers awaited, sync ones batched in a thread."""
-        batch: list[Subscription] = []
-        for sub in route.subscriptions:
-            if sub.kind == "queue":
-                self._call(sub, message, True)  # never blocks
-            elif not sub.is_async:
-                batch.append(sub)
-            else:
-                if batch:
-                    await sync_to_async(self._run_batch)(batch, message)
-                    batch = []
-                try:
-                    await sub.adeliver(message)
-                except Exception as exc:
-                    self._failed(sub, message, exc, True)
-        if batch:
-            await sync_to_async(self._run_batch)(batch, message)
-
-    def _run_batch(self, batch: list[Subscription], message: Message) -> None:
-        for sub in batch:
-            self._call(sub, message, True)
-
-    def _call(self, sub: Subscription, message: Message, waiting: bool) -> Any:
-        """Deliver to one subscription; return its result, or SKIPPED on failure."""
-        try:
-            return sub.deliver(message)
-        except Exception as exc:
-            self._failed(sub, message, exc, waiting)
-            return SKIPPED
-
-    def _answer(self, route: Route, message: Message, *, waiting: bool) -> list[Any]:
-        """Call the followers of a talk() request; send and return their results."""
-        results = []
-        for sub in route.subscriptions:
-            result = self._call(sub, message, waiting)
-            if sub.kind != "queue" and result is not SKIPPED:
-                results.append(result)
-        assert message.reply_to is not None
-        for result in results:
-            self.twitter(message.reply_to, result, in_reply_to=message.uid)
-        return results
-
-    def _failed(self, sub: Subscription, message: Message, exc: Exception, waiting: bool) -> None:
-        """The one error rule: re-raise to a sender that waits, if asked; else log and count."""
-        if self.raise_errors and waiting:
-            raise exc
-        self.error_count += 1
-        logger.error(
-            "berryMQ follower %s raised on message %r", sub.label, message.id, exc_info=exc
-        )
 
     def reset(self) -> None:
         """Remove every follower and queue and zero the counters."""
@@ -327,12 +321,14 @@ class Dispatcher(Onward, GroupDelivery):
             self._invalidate()
         self._apply_group_changes()
         self.error_count = 0
+        self.figures.clear()
 
     @contextmanager
     def isolate(self) -> Iterator[Dispatcher]:
-        """Run a block with no subscriptions; restore the previous ones afterwards."""
+        """Run a block with no subscriptions and fresh figures; restore the previous ones after."""
         with self._lock:
             saved = (self._registry, self._shared, self.error_count, self.raise_errors)
+            figures, self.figures = self.figures, BusFigures()
             self._registry, self._shared = Registry(), {}
             self._recount_members_locked()
             self._invalidate()
@@ -342,6 +338,7 @@ class Dispatcher(Onward, GroupDelivery):
         finally:
             with self._lock:
                 self._registry, self._shared, self.error_count, self.raise_errors = saved
+                self.figures = figures
                 self._recount_members_locked()
                 self._invalidate()
             self._apply_group_changes()
@@ -357,3 +354,8 @@ class Dispatcher(Onward, GroupDelivery):
         super()._after_fork_in_child()
         if not self._named:
             self.node_name = default_node_name()  # the child is another node
+        # Figures are per process: the child counts from zero, with locks of its own
+        # (another thread of the parent may have held the figures' lock at the fork).
+        self.figures = BusFigures()
+        for sub in self._registry.subscriptions.values():
+            sub.figures = FollowerFigures()

@@ -1,7 +1,7 @@
 """Group delivery: running this process's members of a follower group for one message.
 
-The Dispatcher inherits this part, between its registrations and its
-sending. A backend that distributes follower groups (``GroupTransport``)
+The Dispatcher inherits this part, above the delivery rule (``Delivery``)
+that it runs each member under. A backend that distributes follower groups (``GroupTransport``)
 hands each grouped message to one process, which calls
 ``receive_group(group, message)``; routes built for every other path leave
 grouped followers out (see ``Registrations._route``).
@@ -15,11 +15,13 @@ dict to drop it, so a reader always sees a complete tuple.
 
 from __future__ import annotations
 
+from time import time
 from typing import TYPE_CHECKING, Any, cast
 
+from .delivery import Delivery
 from .exceptions import FollowerFailed
 from .identifier import parse_identifier
-from .registrations import _MAX_CACHED_ROUTES, Registrations
+from .registrations import _MAX_CACHED_ROUTES
 from .subscription import SKIPPED
 
 if TYPE_CHECKING:
@@ -31,7 +33,7 @@ if TYPE_CHECKING:
 __all__ = ["GroupDelivery"]
 
 
-class GroupDelivery(Registrations):
+class GroupDelivery(Delivery):
     """Run the members of a follower group here; tell the backend of joins and leaves."""
 
     backend: Backend
@@ -56,11 +58,12 @@ class GroupDelivery(Registrations):
         members = self._group_members.get((group, message.id))
         if members is None:
             members = self._members_of(group, message.id)
+        self._roll(time())
         failure: Exception | None = None
         results: list[Any] = []
         for sub in members:
             try:
-                result = sub.deliver(message)
+                result = self._attempt(sub, message)
             except Exception as exc:
                 self._failed(sub, message, exc, False)
                 failure = exc
@@ -101,11 +104,3 @@ class GroupDelivery(Registrations):
     def _leave_group(self, group: str, pattern: Identifier) -> None:
         if self._distributes_groups():
             cast("GroupTransport", self.backend).leave_group(group, pattern)
-
-    # -- what the Dispatcher provides -------------------------------------------
-
-    def twitter(self, identifier: str, /, *args: Any, **kwargs: Any) -> Message:
-        raise NotImplementedError
-
-    def _failed(self, sub: Subscription, message: Message, exc: Exception, waiting: bool) -> None:
-        raise NotImplementedError
