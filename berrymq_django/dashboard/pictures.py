@@ -1,0 +1,140 @@
+"""The dashboard's two pictures as SVG geometry: the last hour's chart and the network.
+
+Both are laid out here, on the server, and drawn by the templates as inline
+SVG (no Graphviz, no script, no CDN); the templates escape every label.
+
+The network is the graph ``show_network()`` gives as DOT: identifier
+patterns on the left, followers (functions, methods, queues) on the right,
+an edge from each pattern to each of its followers. Followers take one row
+each in delivery order; each pattern sits level with the middle of its
+followers, pushed down when it would overlap the one above: a two-layer
+layout that keeps edges short without crossing-minimisation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = ["Chart", "Network", "chart", "network"]
+
+# Network geometry, in SVG user units (about pixels).
+ROW = 34  # vertical distance between two followers
+BOX_HEIGHT = 24
+CHAR_WIDTH = 7.2  # of the 12px monospace labels
+PADDING = 10
+GAP = 110  # horizontal distance between the two columns
+MAX_LABEL = 60  # characters; longer labels are cut, the full text is in the tooltip
+
+
+@dataclasses.dataclass(frozen=True)
+class Box:
+    """A labelled node: top-left corner, size, kind ("pattern", "function"...), label, title."""
+
+    x: float
+    y: float
+    width: float
+    height: float
+    kind: str
+    label: str
+    title: str
+
+    @property
+    def text_x(self) -> float:
+        return self.x + PADDING
+
+    @property
+    def text_y(self) -> float:
+        return self.y + self.height / 2 + 4
+
+
+@dataclasses.dataclass(frozen=True)
+class Network:
+    """The laid-out graph: its size, boxes, and edges as SVG path data."""
+
+    width: float
+    height: float
+    boxes: list[Box]
+    edges: list[str]
+
+
+def _label(text: str) -> str:
+    return text if len(text) <= MAX_LABEL else text[: MAX_LABEL - 1] + "…"
+
+
+def _width(label: str) -> float:
+    return len(label) * CHAR_WIDTH + 2 * PADDING
+
+
+def network(subscriptions: Sequence[Any]) -> Network:
+    """Lay out subscriptions (each with pattern, label, kind) as a two-column graph."""
+    followers: dict[str, str] = {}  # label -> kind, in delivery order
+    patterns: dict[str, list[str]] = {}  # pattern -> follower labels
+    for sub in subscriptions:
+        followers.setdefault(sub.label, sub.kind)
+        patterns.setdefault(str(sub.pattern), []).append(sub.label)
+    row_of = {label: index for index, label in enumerate(followers)}
+    left_width = max((_width(_label(p)) for p in patterns), default=0.0)
+    right_x = PADDING + left_width + GAP
+    boxes = [
+        Box(right_x, PADDING + row_of[label] * ROW, _width(_label(label)), BOX_HEIGHT, kind,
+            _label(label), label)
+        for label, kind in followers.items()
+    ]  # fmt: skip
+    # Each pattern level with the middle of its followers, in that order, never overlapping.
+    wanted = sorted(
+        (sum(row_of[f] for f in fs) / len(fs), pattern) for pattern, fs in patterns.items()
+    )
+    pattern_y: dict[str, float] = {}
+    lowest = -float(ROW)
+    for middle, pattern in wanted:
+        y = max(PADDING + middle * ROW, lowest + ROW)
+        pattern_y[pattern] = lowest = y
+        boxes.append(Box(PADDING, y, left_width, BOX_HEIGHT, "pattern", _label(pattern), pattern))
+    edges = []
+    middle_x = (PADDING + left_width + right_x) / 2
+    for pattern, labels in patterns.items():
+        start_x, start_y = PADDING + left_width, pattern_y[pattern] + BOX_HEIGHT / 2
+        for label in dict.fromkeys(labels):
+            end_y = PADDING + row_of[label] * ROW + BOX_HEIGHT / 2
+            edges.append(
+                f"M{start_x:.1f},{start_y:.1f} C{middle_x:.1f},{start_y:.1f} "
+                f"{middle_x:.1f},{end_y:.1f} {right_x:.1f},{end_y:.1f}"
+            )
+    width = right_x + max((b.width for b in boxes if b.kind != "pattern"), default=0.0) + PADDING
+    height = max((b.y + BOX_HEIGHT for b in boxes), default=0.0) + PADDING
+    return Network(width, height, boxes, edges)
+
+
+@dataclasses.dataclass(frozen=True)
+class Chart:
+    """A per-minute line chart: size, polyline points per series, the top value, labels."""
+
+    width: int
+    height: int
+    series: list[dict[str, str]]  # {"name", "points"}
+    top: int
+    minutes: int
+    totals: dict[str, int]
+
+
+def chart(per_minute: Sequence[Sequence[float]], width: int = 600, height: int = 160) -> Chart:
+    """Chart [(minute_start, sent, delivered, errors), ...], oldest first, one point a minute.
+
+    The y axis runs from 0 to the largest value (at least 1); x from the
+    first minute (left) to the last (right).
+    """
+    names = ("sent", "delivered", "errors")
+    count = len(per_minute)
+    top = max([1, *(int(v) for row in per_minute for v in row[1:4])])
+    step = width / max(1, count - 1)
+    series = []
+    for column, name in enumerate(names, start=1):
+        points = " ".join(
+            f"{index * step:.1f},{height - (row[column] / top) * height:.1f}"
+            for index, row in enumerate(per_minute)
+        )
+        series.append({"name": name, "points": points})
+    totals = {name: int(sum(row[i] for row in per_minute)) for i, name in enumerate(names, 1)}
+    return Chart(width, height, series, top, count, totals)

@@ -1,0 +1,33 @@
+"""Followers of the dashboard's test site: one that always fails, one group that fails
+until it is told to stop, one that records, and a queue."""
+
+from __future__ import annotations
+
+from berrymq_django import Queue, following_function
+
+#: Whether chores:* (group "chores") succeeds; "chores:fixed" turns it on.
+state = {"fixed": False}
+
+#: A bounded queue of the process, so the queues page has one to show.
+audit = Queue("audit:*", maxsize=5)
+
+
+@following_function("boom:*")
+def explode(message):  # type: ignore[no-untyped-def]
+    raise ValueError(f"boom with {message.args[0] if message.args else None}")
+
+
+@following_function("chores:fixed")
+def fix_chores(message):  # type: ignore[no-untyped-def]
+    state["fixed"] = True
+
+
+@following_function("chores:do", group="chores")
+def do_chore(message):  # type: ignore[no-untyped-def]
+    if not state["fixed"]:
+        raise RuntimeError("the chore cannot be done yet")
+
+
+@following_function("order:*")
+def record_order(message):  # type: ignore[no-untyped-def]
+    pass
