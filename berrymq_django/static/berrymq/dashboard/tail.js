@@ -44,9 +44,10 @@
   function say(text) { statusLine.textContent = text; }
   function sleep(ms) { return new Promise(function (done) { setTimeout(done, ms); }); }
 
-  function cell(row, text, className) {
+  function cell(row, text, className, label) {
     var td = document.createElement("td");
     if (className) { td.className = className; }
+    td.setAttribute("data-label", label);
     td.textContent = text;
     row.appendChild(td);
   }
@@ -54,12 +55,12 @@
   function show(message) {
     var row = document.createElement("tr");
     var time = new Date((message.timestamp || Date.now() / 1000) * 1000);
-    cell(row, time.toISOString().slice(11, 23));
-    cell(row, message.id, "identifier");
-    cell(row, JSON.stringify(message.args || []), "args");
-    cell(row, JSON.stringify(message.kwargs || {}), "kwargs");
-    cell(row, message.origin || "");
-    cell(row, message.uid || "", "uid");
+    cell(row, time.toISOString().slice(11, 23), "time", "Time");
+    cell(row, message.id, "identifier", "Identifier");
+    cell(row, JSON.stringify(message.args || []), "args", "Args");
+    cell(row, JSON.stringify(message.kwargs || {}), "kwargs", "Kwargs");
+    cell(row, message.origin || "", "origin", "Origin");
+    cell(row, message.uid || "", "uid", "Uid");
     rows.insertBefore(row, rows.firstChild);
     while (rows.childNodes.length > MAX_ROWS) { rows.removeChild(rows.lastChild); }
   }
@@ -68,6 +69,7 @@
     if (paused) {
       held.push(message);
       if (held.length > MAX_HELD) { held.shift(); }
+      say("Paused: " + held.length + " held");
     } else {
       show(message);
     }
