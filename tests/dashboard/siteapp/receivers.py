@@ -3,7 +3,7 @@ until it is told to stop, one that records, and a queue."""
 
 from __future__ import annotations
 
-from berrymq_django import Queue, following_function
+from berrymq_django import FollowerMixin, Queue, following, following_function
 
 #: Whether chores:* (group "chores") succeeds; "chores:fixed" turns it on.
 state = {"fixed": False}
@@ -31,3 +31,18 @@ def do_chore(message):  # type: ignore[no-untyped-def]
 @following_function("order:*")
 def record_order(message):  # type: ignore[no-untyped-def]
     pass
+
+
+class Ledger(FollowerMixin):
+    """A method follower of two patterns, so the network has a node with two edges in."""
+
+    @following("order:*")
+    def on_order(self, message):  # type: ignore[no-untyped-def]
+        pass
+
+    @following("audit:*")
+    def on_audit(self, message):  # type: ignore[no-untyped-def]
+        pass
+
+
+ledger = Ledger()
