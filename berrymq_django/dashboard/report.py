@@ -15,6 +15,7 @@ None, and the pages say so instead of failing.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -40,6 +41,7 @@ __all__ = [
     "find_connection",
     "followers",
     "local_queues",
+    "outbox",
     "peer_links",
     "short",
     "site_figures",
@@ -287,6 +289,22 @@ def dead_letters(limit: int = 50) -> dict[str, Any] | None:
     }
 
 
+def outbox() -> dict[str, Any] | None:
+    """Return the durable outbox's figures when it is on, else None.
+
+    {"destinations": {name: {pending, oldest_pending_seconds, dead}}, "relay": {...} | None,
+    "warn_seconds": float, "error"?: str}, from ``outbox.setup.outbox_status()``.
+    """
+    try:  # the outbox is an optional part: looked up, not imported, by the dashboard
+        setup = importlib.import_module("berrymq_django.outbox.setup")
+    except ImportError:
+        return None
+    options = setup.current_options()
+    if not options.enabled:
+        return None
+    return {"warn_seconds": options.warn_seconds, **setup.outbox_status()}
+
+
 # -- what needs attention ------------------------------------------------------
 
 
@@ -296,6 +314,7 @@ def attention(
     queues: Iterable[dict[str, Any]],
     conns: Iterable[dict[str, Any]],
     dead: dict[str, Any] | None,
+    box: dict[str, Any] | None = None,
 ) -> list[dict[str, str]]:
     """Return what a staff member should look at: [{"page", "text"}], worst first."""
     items = []
@@ -320,4 +339,22 @@ def attention(
             items.append({"page": "dead", "text": f"Group {group} has {count} dead letter(s)"})
         if dead.get("error"):
             items.append({"page": "dead", "text": f"Dead letters unreadable: {dead['error']}"})
+    if box is not None:
+        items.extend({"page": "overview", "text": text} for text in _outbox_attention(box))
     return items
+
+
+def _outbox_attention(box: dict[str, Any]) -> list[str]:
+    texts = []
+    if box.get("error"):
+        texts.append(f"The outbox cannot be read: {box['error']}")
+    for name, figures in box.get("destinations", {}).items():
+        age = figures.get("oldest_pending_seconds")
+        if age is not None and age > box["warn_seconds"]:
+            texts.append(f"Outbox to {name}: {figures['pending']} pending, oldest {age:.0f} s")
+        if figures.get("dead"):
+            texts.append(f"Outbox to {name}: {figures['dead']} dead message(s)")
+    relay = box.get("relay") or {}
+    if relay.get("last_error"):
+        texts.append(f"Outbox relay: {relay['last_error']}")
+    return texts

@@ -90,6 +90,7 @@ def overview(request: HttpRequest) -> HttpResponse:
     queues_ = report.local_queues()
     conns = report.connections()
     dead_ = report.dead_letters(limit=1)
+    box = report.outbox()
     per_minute = figures["per_minute"]
     return _render(
         request,
@@ -101,7 +102,8 @@ def overview(request: HttpRequest) -> HttpResponse:
             "failing": sorted(
                 (row for row in rows if row["errors"]), key=lambda row: -int(row["errors"])
             ),
-            "attention": report.attention(backend, links, queues_, conns, dead_),
+            "attention": report.attention(backend, links, queues_, conns, dead_, box),
+            "outbox": box,
             "counts": {
                 "followers": len(rows),
                 "queues": len(queues_),

@@ -146,6 +146,8 @@ def test_an_unreachable_peers_link_shows_retrying(browser: Any, site: Site) -> N
 
     eventually(state, until=lambda text: text == "retrying", timeout=30)
     assert "ConnectError" in text_of(browser, "tr[data-peer=faraway]")
+    browser.get(f"{site.url}{DASHBOARD}")
+    assert "Peer link faraway is retrying" in text_of(browser, "#attention")
 
 
 def _dead_count(browser: Any, site: Site) -> str:

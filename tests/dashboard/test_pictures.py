@@ -1,0 +1,57 @@
+"""The chart and the network layout, as geometry (the pages draw them as SVG)."""
+
+from __future__ import annotations
+
+import itertools
+from types import SimpleNamespace
+
+from berrymq_django.dashboard.pictures import BOX_HEIGHT, chart, network
+
+
+def test_the_chart_scales_every_series_to_the_largest_value() -> None:
+    drawn = chart([(0, 0, 0, 0), (60, 10, 8, 2), (120, 4, 4, 0)], width=200, height=100)
+    assert drawn.top == 10
+    assert drawn.totals == {"sent": 14, "delivered": 12, "errors": 2}
+    points = {line["name"]: line["points"] for line in drawn.series}
+    assert points["sent"] == "0.0,100.0 100.0,0.0 200.0,60.0"
+    assert points["errors"] == "0.0,100.0 100.0,80.0 200.0,100.0"
+
+
+def test_an_idle_hour_draws_flat_lines_at_zero() -> None:
+    drawn = chart([(0, 0, 0, 0)] * 60, height=50)
+    assert drawn.top == 1
+    assert {p.split(",")[1] for line in drawn.series for p in line["points"].split()} == {"50.0"}
+
+
+def _sub(pattern: str, label: str, kind: str = "function") -> SimpleNamespace:
+    return SimpleNamespace(pattern=pattern, label=label, kind=kind)
+
+
+def test_patterns_sit_by_their_followers_without_overlapping() -> None:
+    subs = [
+        _sub("a:*", "app.one"),
+        _sub("b:*", "app.one"),  # one follower of two patterns: one node, two edges
+        _sub("c:*", "app.two"),
+        _sub("c:*", "Queue('c:*')", "queue"),
+    ]
+    graph = network(subs)
+    followers = [box for box in graph.boxes if box.kind != "pattern"]
+    patterns = sorted((box for box in graph.boxes if box.kind == "pattern"), key=lambda b: b.y)
+    assert [box.title for box in followers] == ["app.one", "app.two", "Queue('c:*')"]
+    assert [box.title for box in patterns] == ["a:*", "b:*", "c:*"]
+    assert all(low.y - high.y >= BOX_HEIGHT for high, low in itertools.pairwise(patterns))
+    assert len(graph.edges) == 4
+    assert all(box.x + box.width <= graph.width for box in graph.boxes)
+    assert all(box.y + box.height <= graph.height for box in graph.boxes)
+
+
+def test_long_labels_are_cut_and_kept_whole_in_the_title() -> None:
+    label = "app." + "x" * 200
+    (follower, _pattern) = network([_sub("a:*", label)]).boxes
+    assert len(follower.label) == 60 and follower.label.endswith("…")
+    assert follower.title == label
+
+
+def test_no_subscription_gives_an_empty_picture() -> None:
+    graph = network([])
+    assert graph.boxes == [] and graph.edges == []
