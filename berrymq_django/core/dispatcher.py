@@ -7,14 +7,21 @@ Every way in goes through one delivery path::
     receive(message)            a message from another process (the transport):
                                 local followers only, never forwarded again
 
-    -> route (cached) -> _run (or _arun, or _answer for talk) -> each Subscription.deliver
+    -> route (cached) -> _run (or _arun, or _answer for talk) -> _attempt for each
+                         Subscription: deliver, then count it in the figures
                       -> _forward: backend.publish + every relay, for non-local messages
 
 and one error rule, ``_failed``: a follower's exception (its guard's too) is
-re-raised to the sender when ``raise_errors`` is on *and* the sender is
-waiting for the delivery; everywhere else (the pool, messages from other
-processes, raise_errors off) it is logged and counted in ``error_count``,
-and the next follower runs.
+counted and described in the figures, then re-raised to the sender when
+``raise_errors`` is on *and* the sender is waiting for the delivery;
+everywhere else (the pool, messages from other processes, raise_errors off)
+it is logged and counted in ``error_count``, and the next follower runs.
+
+Figures (core/figures.py): ``self.figures`` counts messages sent, deliveries
+and errors; each Subscription's ``figures`` its own deliveries, errors, time
+and last error. Counters are bumped without a lock (a rare lost increment
+under a race is accepted); the time spent in followers is measured with two
+perf_counter() calls per delivery while ``follower_timing`` is on.
 
 Routing is decided once per identifier (a cached Route, dropped by any
 subscribe): the hot path is one dict lookup, one Message, a loop of calls.
@@ -35,18 +42,18 @@ import os
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
+from time import perf_counter, time
 from typing import TYPE_CHECKING, Any, cast
 
-from asgiref.sync import sync_to_async
-
+from .delivery import Delivery
 from .exceptions import FollowerFailed
+from .figures import BusFigures
 from .identifier import Identifier, parse_identifier
 from .lifecycle import lifecycle
 from .local import LocalBackend
 from .message import Message
 from .pool import DeliveryPool
-from .registrations import Registrations
-from .subscription import SKIPPED, Registry, Route, Subscription, dotted_name
+from .subscription import SKIPPED, Registry, dotted_name
 
 if TYPE_CHECKING:
     from .contracts import Backend, GroupTransport, Relay, Store
@@ -61,11 +68,12 @@ def default_node_name() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
 
-class Dispatcher(Registrations):
+class Dispatcher(Delivery):
     """Deliver messages to followers and queues, and hand non-local ones onward.
 
     Registration (register_function, register_method, unregister, queues,
-    show_followers, isolate, ...) comes from ``Registrations``.
+    show_followers, isolate, ...) comes from ``Registrations``; the delivery
+    rule and its figures from ``Delivery``.
     """
 
     def __init__(
@@ -73,6 +81,7 @@ class Dispatcher(Registrations):
         node_name: str | None = None,
         backend: Backend | None = None,
         raise_errors: bool = False,
+        follower_timing: bool = True,
     ) -> None:
         super().__init__()
         self._pool: DeliveryPool | None = None
@@ -81,6 +90,9 @@ class Dispatcher(Registrations):
         self.node_name = node_name or default_node_name()
         self.raise_errors = raise_errors
         self.error_count = 0
+        self.figures = BusFigures()
+        # Whether _attempt measures the seconds spent in each follower call.
+        self.follower_timing = follower_timing
         self.backend: Backend = backend if backend is not None else LocalBackend()
         self.backend.bind(self)
 
@@ -92,8 +104,9 @@ class Dispatcher(Registrations):
         node_name: str | None = None,
         backend: Backend | None = None,
         raise_errors: bool | None = None,
+        follower_timing: bool | None = None,
     ) -> None:
-        """Change the node name, backend or error policy of a running dispatcher.
+        """Change the node name, backend, error policy or follower timing of a running dispatcher.
 
         A replaced backend is closed after the new one is bound.
         """
@@ -101,6 +114,8 @@ class Dispatcher(Registrations):
             self.node_name, self._named = node_name, True
         if raise_errors is not None:
             self.raise_errors = raise_errors
+        if follower_timing is not None:
+            self.follower_timing = follower_timing
         if backend is not None and backend is not self.backend:
             old, self.backend = self.backend, backend
             backend.bind(self)
@@ -151,14 +166,31 @@ class Dispatcher(Registrations):
         except (KeyError, TypeError):
             route = self._route(identifier)
         message = Message(identifier, args, kwargs, self.node_name)
+        figures = self.figures
+        if message.timestamp >= figures.minute_end:
+            figures.roll(message.timestamp)
+        figures.sent += 1
         pool = self._pool
         if pool is None or not pool.submit(self._run, route, message, False):
-            # _run inlined: this is the hot path.
-            for deliver in route.delivers:
+            # _run with _attempt inlined: this is the hot path.
+            timing = self.follower_timing
+            for sub in route.subscriptions:
+                counts = sub.figures
                 try:
-                    deliver(message)
+                    if timing:
+                        start = perf_counter()
+                        try:
+                            result = sub.deliver(message)
+                        finally:
+                            counts.seconds += perf_counter() - start
+                    else:
+                        result = sub.deliver(message)
                 except Exception as exc:
-                    self._failed(route.owner_of(deliver), message, exc, True)
+                    self._failed(sub, message, exc, True)
+                    continue
+                if result is not SKIPPED:
+                    counts.delivered += 1
+                    figures.delivered += 1
         if route.forward:
             self._forward(message)
         return message
@@ -173,6 +205,7 @@ class Dispatcher(Registrations):
         if self._dead:
             self._sweep()
         route = self._lookup(message.id)
+        self._count_sent(time())
         if message.reply_to is not None:
             self._answer(route, message, waiting=True)
         else:
@@ -193,6 +226,7 @@ class Dispatcher(Registrations):
         if self._dead:
             self._sweep()
         route = self._lookup(message.id)
+        self._roll(time())
         if message.reply_to is not None:
             self._answer(route, message, waiting=False)
         else:
@@ -212,11 +246,12 @@ class Dispatcher(Registrations):
         ident = parse_identifier(message.id)
         with self._lock:  # the registry changes under the lock only
             members = tuple(s for s in self._registry.matching(ident) if s.group == group)
+        self._roll(time())
         failure: Exception | None = None
         results: list[Any] = []
         for sub in members:
             try:
-                result = sub.deliver(message)
+                result = self._attempt(sub, message)
             except Exception as exc:
                 self._failed(sub, message, exc, False)
                 failure = exc
@@ -236,6 +271,7 @@ class Dispatcher(Registrations):
             self._sweep()
         route = self._lookup(identifier)
         message = Message(identifier, args, kwargs, self.node_name)
+        self._count_sent(message.timestamp)
         await self._arun(route, message)
         if route.forward:
             self._forward(message)
@@ -256,72 +292,11 @@ class Dispatcher(Registrations):
             self._sweep()
         route = self._lookup(identifier)
         message = Message(identifier, args, kwargs, self.node_name, reply_to=callback_identifier)
+        self._count_sent(message.timestamp)
         results = self._answer(route, message, waiting=True)
         if route.forward:
             self._forward(message)
         return results
-
-    # -- the delivery path ----------------------------------------------------
-
-    def _run(self, route: Route, message: Message, waiting: bool) -> None:
-        """Deliver to every subscription of route, containing each failure."""
-        for deliver in route.delivers:
-            try:
-                deliver(message)
-            except Exception as exc:
-                self._failed(route.owner_of(deliver), message, exc, waiting)
-
-    async def _arun(self, route: Route, message: Message) -> None:
-        """_run for async senders: async followers awaited, sync ones batched in a thread."""
-        batch: list[Subscription] = []
-        for sub in route.subscriptions:
-            if sub.kind == "queue":
-                self._call(sub, message, True)  # never blocks
-            elif not sub.is_async:
-                batch.append(sub)
-            else:
-                if batch:
-                    await sync_to_async(self._run_batch)(batch, message)
-                    batch = []
-                try:
-                    await sub.adeliver(message)
-                except Exception as exc:
-                    self._failed(sub, message, exc, True)
-        if batch:
-            await sync_to_async(self._run_batch)(batch, message)
-
-    def _run_batch(self, batch: list[Subscription], message: Message) -> None:
-        for sub in batch:
-            self._call(sub, message, True)
-
-    def _call(self, sub: Subscription, message: Message, waiting: bool) -> Any:
-        """Deliver to one subscription; return its result, or SKIPPED on failure."""
-        try:
-            return sub.deliver(message)
-        except Exception as exc:
-            self._failed(sub, message, exc, waiting)
-            return SKIPPED
-
-    def _answer(self, route: Route, message: Message, *, waiting: bool) -> list[Any]:
-        """Call the followers of a talk() request; send and return their results."""
-        results = []
-        for sub in route.subscriptions:
-            result = self._call(sub, message, waiting)
-            if sub.kind != "queue" and result is not SKIPPED:
-                results.append(result)
-        assert message.reply_to is not None
-        for result in results:
-            self.twitter(message.reply_to, result, in_reply_to=message.uid)
-        return results
-
-    def _failed(self, sub: Subscription, message: Message, exc: Exception, waiting: bool) -> None:
-        """The one error rule: re-raise to a sender that waits, if asked; else log and count."""
-        if self.raise_errors and waiting:
-            raise exc
-        self.error_count += 1
-        logger.error(
-            "berryMQ follower %s raised on message %r", sub.label, message.id, exc_info=exc
-        )
 
     def _forward(self, message: Message) -> None:
         if self.backend.forwards:
@@ -353,12 +328,14 @@ class Dispatcher(Registrations):
             self._invalidate()
         self._apply_group_changes()
         self.error_count = 0
+        self.figures.clear()
 
     @contextmanager
     def isolate(self) -> Iterator[Dispatcher]:
-        """Run a block with no subscriptions; restore the previous ones afterwards."""
+        """Run a block with no subscriptions and fresh figures; restore the previous ones after."""
         with self._lock:
             saved = (self._registry, self._shared, self.error_count, self.raise_errors)
+            figures, self.figures = self.figures, BusFigures()
             self._registry, self._shared = Registry(), {}
             self._recount_members_locked()
             self._invalidate()
@@ -368,6 +345,7 @@ class Dispatcher(Registrations):
         finally:
             with self._lock:
                 self._registry, self._shared, self.error_count, self.raise_errors = saved
+                self.figures = figures
                 self._recount_members_locked()
                 self._invalidate()
             self._apply_group_changes()

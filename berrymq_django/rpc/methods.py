@@ -332,6 +332,12 @@ def status(context: CallContext) -> dict[str, Any]:
     report["connections"] = sum(styles.values())
     report["connections_by_style"] = styles
     report["follower_errors"] = context.dispatcher.error_count
+    figures = context.dispatcher.figures
+    report["messages"] = {
+        "sent": figures.sent,
+        "delivered": figures.delivered,
+        "errors": figures.errors,
+    }
     report["groups"] = context.dispatcher.groups()
     report["peers"] = {} if context.peers is None else context.peers.status()
     return report
