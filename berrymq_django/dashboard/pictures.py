@@ -14,6 +14,7 @@ layout that keeps edges short without crossing-minimisation.
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -109,32 +110,53 @@ def network(subscriptions: Sequence[Any]) -> Network:
 
 @dataclasses.dataclass(frozen=True)
 class Chart:
-    """A per-minute line chart: size, polyline points per series, the top value, labels."""
+    """A per-minute bar chart: size, bars, the top value, first and last minute, totals."""
 
     width: int
     height: int
-    series: list[dict[str, str]]  # {"name", "points"}
+    bars: list[dict[str, Any]]  # {"name", "x", "y", "width", "height", "title"}
     top: int
     minutes: int
+    first: str  # "HH:MM" UTC of the first minute
+    last: str
     totals: dict[str, int]
 
 
-def chart(per_minute: Sequence[Sequence[float]], width: int = 600, height: int = 160) -> Chart:
-    """Chart [(minute_start, sent, delivered, errors), ...], oldest first, one point a minute.
+SERIES = ("sent", "delivered", "errors")
 
-    The y axis runs from 0 to the largest value (at least 1); x from the
-    first minute (left) to the last (right).
+
+def _clock(epoch: float) -> str:
+    return time.strftime("%H:%M", time.gmtime(epoch))
+
+
+def chart(per_minute: Sequence[Sequence[float]], width: int = 600, height: int = 160) -> Chart:
+    """Chart [(minute_start, sent, delivered, errors), ...], oldest first: three bars a minute.
+
+    Bar heights run from 0 to the largest value (at least 1); minutes run
+    left (oldest) to right (now). A minute with nothing has no bars.
     """
-    names = ("sent", "delivered", "errors")
     count = len(per_minute)
     top = max([1, *(int(v) for row in per_minute for v in row[1:4])])
-    step = width / max(1, count - 1)
-    series = []
-    for column, name in enumerate(names, start=1):
-        points = " ".join(
-            f"{index * step:.1f},{height - (row[column] / top) * height:.1f}"
-            for index, row in enumerate(per_minute)
-        )
-        series.append({"name": name, "points": points})
-    totals = {name: int(sum(row[i] for row in per_minute)) for i, name in enumerate(names, 1)}
-    return Chart(width, height, series, top, count, totals)
+    slot = width / max(1, count)
+    bar = slot / (len(SERIES) + 1)  # three bars and a gap
+    bars = []
+    for index, row in enumerate(per_minute):
+        for column, name in enumerate(SERIES):
+            value = int(row[column + 1])
+            if not value:
+                continue
+            tall = value / top * height
+            bars.append(
+                {
+                    "name": name,
+                    "x": round(index * slot + column * bar, 2),
+                    "y": round(height - tall, 2),
+                    "width": round(bar, 2),
+                    "height": round(tall, 2),
+                    "title": f"{_clock(row[0])} UTC: {value} {name}",
+                }
+            )
+    totals = {name: int(sum(row[i] for row in per_minute)) for i, name in enumerate(SERIES, 1)}
+    first = _clock(per_minute[0][0]) if per_minute else ""
+    last = _clock(per_minute[-1][0]) if per_minute else ""
+    return Chart(width, height, bars, top, count, first, last, totals)

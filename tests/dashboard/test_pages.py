@@ -128,7 +128,8 @@ def test_the_followers_filter_finds_patterns_by_identifier_or_text(site: Site) -
 def test_the_network_is_an_svg_of_patterns_and_followers(site: Site) -> None:
     with site.login() as staff:
         page = staff.get(f"{DASHBOARD}network/").text
-    svg = page[page.index('<svg id="network"') : page.index("</svg>")]
+    start = page.index('<svg id="network"')
+    svg = page[start : page.index("</svg>", start)]
     assert "boom:*" in svg and "tests.dashboard.siteapp.receivers.explode" in svg
     assert "Queue(&#x27;audit:*&#x27;)" in svg
     assert svg.count('class="edge"') >= 5

@@ -8,19 +8,25 @@ from types import SimpleNamespace
 from berrymq_django.dashboard.pictures import BOX_HEIGHT, chart, network
 
 
-def test_the_chart_scales_every_series_to_the_largest_value() -> None:
-    drawn = chart([(0, 0, 0, 0), (60, 10, 8, 2), (120, 4, 4, 0)], width=200, height=100)
+def test_the_chart_draws_three_bars_a_minute_scaled_to_the_largest_value() -> None:
+    drawn = chart([(0, 0, 0, 0), (60, 10, 8, 2), (120, 4, 4, 0)], width=120, height=100)
     assert drawn.top == 10
     assert drawn.totals == {"sent": 14, "delivered": 12, "errors": 2}
-    points = {line["name"]: line["points"] for line in drawn.series}
-    assert points["sent"] == "0.0,100.0 100.0,0.0 200.0,60.0"
-    assert points["errors"] == "0.0,100.0 100.0,80.0 200.0,100.0"
+    assert (drawn.first, drawn.last) == ("00:00", "00:02")
+    bars = [(b["name"], b["x"], b["y"], b["height"]) for b in drawn.bars]
+    assert bars == [
+        ("sent", 40.0, 0.0, 100.0),
+        ("delivered", 50.0, 20.0, 80.0),
+        ("errors", 60.0, 80.0, 20.0),
+        ("sent", 80.0, 60.0, 40.0),
+        ("delivered", 90.0, 60.0, 40.0),
+    ]
+    assert drawn.bars[0]["title"] == "00:01 UTC: 10 sent"
 
 
-def test_an_idle_hour_draws_flat_lines_at_zero() -> None:
-    drawn = chart([(0, 0, 0, 0)] * 60, height=50)
-    assert drawn.top == 1
-    assert {p.split(",")[1] for line in drawn.series for p in line["points"].split()} == {"50.0"}
+def test_an_idle_hour_draws_no_bars() -> None:
+    drawn = chart([(60.0 * m, 0, 0, 0) for m in range(60)])
+    assert drawn.top == 1 and drawn.bars == [] and drawn.minutes == 60
 
 
 def _sub(pattern: str, label: str, kind: str = "function") -> SimpleNamespace:
