@@ -172,6 +172,7 @@ def test_a_dead_letter_is_purged_after_confirming_and_another_retried(
     site.twitter("chores:fixed")  # the follower works from now on
     by_css(browser, "tr[data-group=chores] button.retry")[0].click()
     assert "Group chores: 1 dead letter(s) retried" in text_of(browser, ".messagelist")
+
     # Retried and done: the follower ran it, and it is not back among the dead letters.
     def delivered() -> str:
         browser.get(f"{site.url}{DASHBOARD}followers/?pattern=chores:do")
