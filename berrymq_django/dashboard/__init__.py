@@ -16,5 +16,5 @@ from __future__ import annotations
 
 import time
 
-#: When this process set the dashboard up (Django's setup): the overview's uptime.
+#: When this process set the dashboard up (at Django's setup, see admin.py): uptime counts from it.
 STARTED_AT = time.time()
