@@ -61,6 +61,7 @@ if TYPE_CHECKING:
 __all__ = ["Dispatcher", "default_node_name", "dotted_name"]
 
 logger = logging.getLogger("berrymq")
+_new = object.__new__
 
 
 def default_node_name() -> str:
@@ -165,10 +166,18 @@ class Dispatcher(Delivery):
             route = self._routes[identifier]
         except (KeyError, TypeError):
             route = self._route(identifier)
-        message = Message(identifier, args, kwargs, self.node_name)
+        # Message(identifier, args, kwargs, self.node_name) without the cost of calling
+        # a class: this is the hot path. tests/core/test_message.py checks every slot is set.
+        message = _new(Message)
+        message.id = identifier
+        message.args = args
+        message._kwargs = kwargs or None
+        message.origin = self.node_name
+        message._uid = message.reply_to = None
+        message.timestamp = now = time()
         figures = self.figures
-        if message.timestamp >= figures.minute_end:
-            figures.roll(message.timestamp)
+        if now >= figures.minute_end:
+            figures.roll(now)
         figures.sent += 1
         pool = self._pool
         if pool is None or not pool.submit(self._run, route, message, False):
