@@ -81,9 +81,9 @@ class Site:
             yield client
 
 
-@pytest.fixture(scope="module")
-def site() -> Iterator[Site]:
-    """Run the dashboard's test site for the module (see the module docstring)."""
+@contextlib.contextmanager
+def running_site(*, memory: bool = False) -> Iterator[Site]:
+    """Run the dashboard's test site (see the module docstring); memory: the in-memory backend."""
     redis_url = require_redis()
     prefix = f"berrymq-test-{uuid.uuid4().hex[:12]}"
     workdir = Path(tempfile.mkdtemp(prefix="berrymq-dashboard-"))
@@ -98,6 +98,7 @@ def site() -> Iterator[Site]:
             "BERRYMQ_SITE_PREFIX": prefix,
             "BERRYMQ_SITE_KEY": API_KEY,
             "BERRYMQ_SITE_PEER_URL": f"http://127.0.0.1:{free_port()}/berrymq/rpc/",
+            "BERRYMQ_SITE_MEMORY": "1" if memory else "",
         },
         # Threads: the live tail's long poll holds one while the pages use others.
         gunicorn={"worker_class": "gthread", "threads": 8},
@@ -118,6 +119,13 @@ def site() -> Iterator[Site]:
     finally:
         delete_prefix(redis_url, prefix)
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def site() -> Iterator[Site]:
+    """The test site on the Redis backend, for the module."""
+    with running_site() as running:
+        yield running
 
 
 def _chromium() -> tuple[str, str] | None:

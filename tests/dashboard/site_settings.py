@@ -5,6 +5,7 @@ BERRYMQ_SITE_REDIS_URL   the Redis URL (BACKEND_OPTIONS["URL"])
 BERRYMQ_SITE_PREFIX      the key prefix the test cleans up
 BERRYMQ_SITE_KEY         the API key of principal "tester", who twitters from the test
 BERRYMQ_SITE_PEER_URL    the endpoint of peer "faraway", which nothing answers
+BERRYMQ_SITE_MEMORY      "1": the in-memory backend instead of Redis
 """
 
 from __future__ import annotations
@@ -68,6 +69,11 @@ BERRYMQ = {
         "URL": os.environ.get("BERRYMQ_SITE_REDIS_URL", "redis://127.0.0.1:6379/15"),
         "PREFIX": os.environ.get("BERRYMQ_SITE_PREFIX", "berrymq-dashboard"),
     },
+    **(
+        {"BACKEND": "berrymq_django.backends.memory.MemoryBackend", "BACKEND_OPTIONS": {}}
+        if os.environ.get("BERRYMQ_SITE_MEMORY") == "1"
+        else {}
+    ),
     "API_KEYS": {"tester": os.environ.get("BERRYMQ_SITE_KEY", "tester-key-0123456789")},
     # A dead letter at the first failure, and retried at once when asked.
     "GROUP_MAX_ATTEMPTS": 1,

@@ -53,10 +53,11 @@ def test_the_admin_index_links_the_dashboard(site: Site) -> None:
     assert "berryMQ" in index
 
 
-def test_actions_need_post_and_the_csrf_token(site: Site) -> None:
+@pytest.mark.parametrize("action", ["queues/close/", "dead/retry/", "dead/purge/"])
+def test_actions_need_post_and_the_csrf_token(site: Site, action: str) -> None:
     with site.login() as staff:
-        assert staff.get(f"{DASHBOARD}queues/close/").status_code == 405
-        assert staff.post(f"{DASHBOARD}queues/close/", data={"id": "x"}).status_code == 403
+        assert staff.get(f"{DASHBOARD}{action}").status_code == 405
+        assert staff.post(f"{DASHBOARD}{action}", data={"group": "chores"}).status_code == 403
 
 
 def _csrf(client: httpx.Client, page: str) -> str:
@@ -133,3 +134,17 @@ def test_the_network_is_an_svg_of_patterns_and_followers(site: Site) -> None:
     assert "boom:*" in svg and "tests.dashboard.siteapp.receivers.explode" in svg
     assert "Queue(&#x27;audit:*&#x27;)" in svg
     assert svg.count('class="edge"') >= 5
+
+
+@pytest.mark.parametrize("action", ["retry", "purge"])
+def test_a_malformed_group_is_named_in_a_message(site: Site, action: str) -> None:
+    with site.login() as staff:
+        answer = staff.post(
+            f"{DASHBOARD}dead/{action}/",
+            data={"csrfmiddlewaretoken": _csrf(staff, f"{DASHBOARD}dead/"), "group": "a b<i>"},
+            follow_redirects=True,
+        )
+    assert answer.status_code == 200
+    assert {"retry": "Nothing retried: ", "purge": "Nothing purged: "}[
+        action
+    ] in answer.text and "a b&lt;i&gt;" in answer.text
