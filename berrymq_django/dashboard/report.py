@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import re
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -40,6 +41,7 @@ __all__ = [
     "dead_letters",
     "find_connection",
     "followers",
+    "hide_passwords",
     "local_queues",
     "outbox",
     "peer_links",
@@ -58,6 +60,15 @@ def short(secret: str | None) -> str:
     if not secret:
         return ""
     return secret[:SHOWN_CHARS] + "…"
+
+
+# "scheme://name:key@host": a peer's URL may carry berryMQ 0.3-style credentials.
+_USERINFO = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]*:)[^@\s/]*@")
+
+
+def hide_passwords(text: str | None) -> str | None:
+    """Return text with the password of every URL in it replaced by "***"."""
+    return None if text is None else _USERINFO.sub(r"\1***@", text)
 
 
 def connection_id(token: str) -> str:
@@ -221,7 +232,7 @@ def connections() -> list[dict[str, Any]]:
                 "maxsize": connection.maxsize,
                 "idle_seconds": max(0.0, now - (connection.expires_at - connection.ttl)),
                 "ttl_left_seconds": max(0.0, connection.expires_at - now),
-                "addr": connection.addr,
+                "addr": hide_passwords(connection.addr),
                 "full": bool(connection.maxsize and depth and depth >= connection.maxsize),
             }
         )
@@ -247,6 +258,8 @@ def peer_links() -> list[dict[str, Any]]:
         rows.append(
             {
                 **status,
+                "url": hide_passwords(status.get("url")),
+                "last_error": hide_passwords(status.get("last_error")),
                 "name": name,
                 "last_success_at": when(status.get("last_success_at", status.get("last_success"))),
                 "rtt_ms": None if rtt is None else rtt * 1000.0,

@@ -61,6 +61,14 @@ class Site:
         """Send one message to the site over its JSON-RPC endpoint, as principal "tester"."""
         send_to(self.rpc_url, identifier, args, kwargs, api_key=self.api_key)
 
+    def connect_queue(self, identifier: str, ttl: float = 300.0) -> str:
+        """Open a queue connection for identifier as "tester"; return its token."""
+        body = {"jsonrpc": "2.0", "id": 1, "method": "connect_via_queue"}
+        body["params"] = {"identifier": identifier, "ttl": ttl}
+        headers = {"Authorization": f"Bearer {self.api_key}"}
+        answer = httpx.post(self.rpc_url, json=body, headers=headers, timeout=30.0).json()
+        return str(answer["result"])
+
     @contextlib.contextmanager
     def login(self, username: str = "staff") -> Iterator[httpx.Client]:
         """Yield an httpx client logged in through the site's login form."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-import httpx
 import pytest
 
 from .conftest import Site, running_site
@@ -32,11 +31,7 @@ def test_every_page_renders_and_dead_letters_are_left_out(memory_site: Site) -> 
 
 
 def test_a_queue_connection_shows_its_depth_in_memory(memory_site: Site) -> None:
-    headers = {"Authorization": f"Bearer {memory_site.api_key}"}
-    body = {"jsonrpc": "2.0", "id": 1, "method": "connect_via_queue"}
-    body["params"] = {"identifier": "order:*", "ttl": 300}
-    with httpx.Client(timeout=30.0, headers=headers) as client:
-        token = client.post(memory_site.rpc_url, json=body).json()["result"]
+    token = memory_site.connect_queue("order:*")
     for number in range(3):
         memory_site.twitter("order:created", number)
     with memory_site.login() as staff:

@@ -79,11 +79,7 @@ def test_closing_an_unknown_connection_says_so(site: Site) -> None:
 
 
 def test_a_connection_shows_its_token_cut_short_and_closes_on_post(site: Site) -> None:
-    with httpx.Client(timeout=30.0) as client:
-        body = {"jsonrpc": "2.0", "id": 1, "method": "connect_via_queue"}
-        body["params"] = {"identifier": "audit:kept", "ttl": 300}
-        headers = {"Authorization": f"Bearer {site.api_key}"}
-        secret = client.post(site.rpc_url, json=body, headers=headers).json()["result"]
+    secret = site.connect_queue("audit:kept")
     with site.login() as staff:
         page = staff.get(f"{DASHBOARD}queues/").text
         assert secret[:6] in page

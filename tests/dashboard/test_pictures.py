@@ -1,4 +1,4 @@
-"""The chart and the network layout, as geometry (the pages draw them as SVG)."""
+"""The pure parts of the dashboard: the chart and network geometry, hiding passwords."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import itertools
 from types import SimpleNamespace
 
 from berrymq_django.dashboard.pictures import BOX_HEIGHT, chart, network
+from berrymq_django.dashboard.report import hide_passwords
 
 
 def test_the_chart_draws_three_bars_a_minute_scaled_to_the_largest_value() -> None:
@@ -61,3 +62,12 @@ def test_long_labels_are_cut_and_kept_whole_in_the_title() -> None:
 def test_no_subscription_gives_an_empty_picture() -> None:
     graph = network([])
     assert graph.boxes == [] and graph.edges == []
+
+
+def test_passwords_in_urls_are_hidden() -> None:
+    text = "PeerUnavailable: http://site-b:s3cret@example.com:8000/berrymq/rpc/: refused"
+    assert hide_passwords(text) == (
+        "PeerUnavailable: http://site-b:***@example.com:8000/berrymq/rpc/: refused"
+    )
+    assert hide_passwords("http://example.com/rpc/") == "http://example.com/rpc/"
+    assert hide_passwords(None) is None
