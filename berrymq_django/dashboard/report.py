@@ -39,6 +39,7 @@ __all__ = [
     "connection_id",
     "connections",
     "dead_letters",
+    "duration",
     "find_connection",
     "followers",
     "hide_passwords",
@@ -81,8 +82,15 @@ def when(epoch: float | None) -> datetime | None:
     return None if epoch is None else datetime.fromtimestamp(epoch, UTC)
 
 
-def _figure(obj: Any, name: str) -> Any:
-    return getattr(getattr(obj, "figures", None), name, None)
+def duration(seconds: float) -> str:
+    """Return seconds as its two largest units: "45 s", "12 min 5 s", "3 h 20 min", "2 d 4 h"."""
+    whole = int(seconds)
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60), ("s", 1)):
+        if whole >= size or (unit == "s" and not parts):
+            parts.append(f"{whole // size} {unit}")
+            whole %= size
+    return " ".join(parts[:2])
 
 
 # -- overview -------------------------------------------------------------
@@ -107,7 +115,7 @@ def backend_report(dispatcher: Dispatcher | None = None) -> dict[str, Any]:
 
 
 def site_figures(dispatcher: Dispatcher | None = None, minutes: int = 60) -> dict[str, Any]:
-    """Return the node, its uptime (seconds), totals, and [(minute, sent, delivered, errors)].
+    """Return the node, its uptime ("3 h 20 min"), totals, [(minute, sent, delivered, errors)].
 
     ``per_minute`` is None when the dispatcher collects no figures.
     """
@@ -118,7 +126,7 @@ def site_figures(dispatcher: Dispatcher | None = None, minutes: int = 60) -> dic
         per_minute = [tuple(row) for row in figures.per_minute(minutes)]
     return {
         "node": dispatcher.node_name,
-        "uptime_seconds": max(0.0, time.time() - STARTED_AT),
+        "uptime": duration(max(0.0, time.time() - STARTED_AT)),
         "started_at": when(STARTED_AT),
         "sent": getattr(figures, "sent", None),
         "delivered": getattr(figures, "delivered", None),

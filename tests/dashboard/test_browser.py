@@ -183,6 +183,11 @@ def test_a_dead_letter_is_purged_after_confirming_and_another_retried(
     assert by_css(browser, "#no-dead-letters")
 
 
+def _dead_groups(browser: Any, site: Site) -> str:
+    browser.get(f"{site.url}{DASHBOARD}dead/")
+    return text_of(browser, "#dead-groups")
+
+
 def _save(browser: Any, path: Path, width: int) -> None:
     height = browser.execute_script("return document.documentElement.scrollHeight")
     browser.set_window_size(width, max(600, min(int(height) + 40, 4000)))
@@ -199,6 +204,8 @@ def test_every_page_renders_and_is_photographed(
         site.connect_queue("order:*")
         site.twitter("order:created", 1041)
         site.twitter("order:paid", 1041, amount="19.90")
+        site.twitter("invoice:send", 1041)  # a dead letter of group billing
+        eventually(lambda: _dead_groups(browser, site), until=lambda t: "billing" in t, timeout=30)
     for name, path in PAGES.items():
         browser.get(f"{site.url}{DASHBOARD}{path}")
         if name == "tail":

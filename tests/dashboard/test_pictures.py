@@ -6,7 +6,7 @@ import itertools
 from types import SimpleNamespace
 
 from berrymq_django.dashboard.pictures import BOX_HEIGHT, chart, network
-from berrymq_django.dashboard.report import hide_passwords
+from berrymq_django.dashboard.report import duration, hide_passwords
 
 
 def test_the_chart_draws_three_bars_a_minute_scaled_to_the_largest_value() -> None:
@@ -71,3 +71,12 @@ def test_passwords_in_urls_are_hidden() -> None:
     )
     assert hide_passwords("http://example.com/rpc/") == "http://example.com/rpc/"
     assert hide_passwords(None) is None
+
+
+def test_durations_show_their_two_largest_units() -> None:
+    assert duration(0) == "0 s"
+    assert duration(45.7) == "45 s"
+    assert duration(12 * 60 + 5) == "12 min 5 s"
+    assert duration(3 * 3600 + 20 * 60 + 9) == "3 h 20 min"
+    assert duration(2 * 86400 + 4 * 3600 + 7) == "2 d 4 h"
+    assert duration(86400 + 30) == "1 d 30 s"

@@ -1,5 +1,5 @@
-"""Followers of the dashboard's test site: one that always fails, one group that fails
-until it is told to stop, one that records, and a queue."""
+"""Followers of the dashboard's test site: one that always fails, a group that fails
+until it is told to stop and one that always fails, quiet ones, and a queue."""
 
 from __future__ import annotations
 
@@ -26,6 +26,11 @@ def fix_chores(message):  # type: ignore[no-untyped-def]
 def do_chore(message):  # type: ignore[no-untyped-def]
     if not state["fixed"]:
         raise RuntimeError("the chore cannot be done yet")
+
+
+@following_function("invoice:*", group="billing")
+def send_invoice(message):  # type: ignore[no-untyped-def]
+    raise ConnectionError(f"the mail server refused invoice {message.args[0]}")
 
 
 @following_function("order:*")
