@@ -162,16 +162,18 @@ def test_a_dead_letter_is_purged_after_confirming_and_another_retried(
     site.twitter("chores:do", "first")
     eventually(lambda: _dead_count(browser, site), until=lambda n: n == "1", timeout=30)
     by_css(browser, "tr[data-group=chores] button.purge")[0].click()
-    assert "Delete these dead letters for good?" in browser.page_source
+    eventually(lambda: "Delete these dead letters for good?" in browser.page_source, timeout=20)
     by_css(browser, "#confirm-purge")[0].click()
-    eventually(lambda: by_css(browser, "#no-dead-letters"), timeout=20)
+    eventually(lambda: text_of(browser, ".messagelist"), until=lambda t: "Purged 1" in t)
     assert "Purged 1 dead letter(s)." in text_of(browser, ".messagelist")
+    assert by_css(browser, "#no-dead-letters")
 
     site.twitter("chores:do", "second")
     eventually(lambda: _dead_count(browser, site), until=lambda n: n == "1", timeout=30)
     site.twitter("chores:fixed")  # the follower works from now on
     by_css(browser, "tr[data-group=chores] button.retry")[0].click()
-    assert "Group chores: 1 dead letter(s) retried" in text_of(browser, ".messagelist")
+    retried = eventually(lambda: text_of(browser, ".messagelist"), until=lambda t: "retried" in t)
+    assert "Group chores: 1 dead letter(s) retried, 0 left." in retried
 
     # Retried and done: the follower ran it, and it is not back among the dead letters.
     def delivered() -> str:
@@ -211,7 +213,9 @@ def test_every_page_renders_and_is_photographed(
         if name == "tail":
             eventually(lambda: text_of(browser, "#tail-status").startswith("Following"))
             site.twitter("order:created", {"id": 1042, "total": "19.90"}, channel="<web>")
-            eventually(lambda: by_css(browser, "#tail-rows tr"), timeout=10)
+            site.twitter("stock:low", "SKU-7", left=2)
+            site.twitter("order:paid", 1042, amount="19.90", method="card")
+            eventually(lambda: len(by_css(browser, "#tail-rows tr")) == 3, timeout=10)
         assert by_css(browser, ".berrymq-nav a.current")[0].text == by_css(browser, "h1")[0].text
         # Nothing wider than the screen, but the tables that scroll in their own box.
         overflow = browser.execute_script(
