@@ -5,10 +5,12 @@ SVG (no Graphviz, no script, no CDN); the templates escape every label.
 
 The network is the graph ``show_network()`` gives as DOT: identifier
 patterns on the left, followers (functions, methods, queues) on the right,
-an edge from each pattern to each of its followers. Followers take one row
-each in delivery order; each pattern sits level with the middle of its
-followers, pushed down when it would overlap the one above: a two-layer
-layout that keeps edges short without crossing-minimisation.
+an edge from each pattern to each of its followers. Patterns are sorted
+(as ``berrymq_followers`` lists them); followers take one row each, under
+their first pattern in delivery order; each pattern sits level with the
+middle of its followers, pushed down when it would overlap the one above: a
+two-layer layout whose only crossings come from followers of several
+patterns.
 """
 
 from __future__ import annotations
@@ -70,11 +72,13 @@ def _width(label: str) -> float:
 
 def network(subscriptions: Sequence[Any]) -> Network:
     """Lay out subscriptions (each with pattern, label, kind) as a two-column graph."""
-    followers: dict[str, str] = {}  # label -> kind, in delivery order
-    patterns: dict[str, list[str]] = {}  # pattern -> follower labels
+    kinds = {sub.label: sub.kind for sub in subscriptions}
+    patterns: dict[str, list[str]] = {}  # pattern -> follower labels, in delivery order
     for sub in subscriptions:
-        followers.setdefault(sub.label, sub.kind)
         patterns.setdefault(str(sub.pattern), []).append(sub.label)
+    patterns = dict(sorted(patterns.items()))
+    # Followers grouped under their first pattern, so most edges run straight across.
+    followers = {label: kinds[label] for labels in patterns.values() for label in labels}
     row_of = {label: index for index, label in enumerate(followers)}
     left_width = max((_width(_label(p)) for p in patterns), default=0.0)
     right_x = PADDING + left_width + GAP

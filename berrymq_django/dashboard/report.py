@@ -85,7 +85,7 @@ def when(epoch: float | None) -> datetime | None:
 def duration(seconds: float) -> str:
     """Return seconds as its two largest units: "45 s", "12 min 5 s", "3 h 20 min", "2 d 4 h"."""
     whole = int(seconds)
-    parts = []
+    parts: list[str] = []
     for unit, size in (("d", 86400), ("h", 3600), ("min", 60), ("s", 1)):
         if whole >= size or (unit == "s" and not parts):
             parts.append(f"{whole // size} {unit}")
