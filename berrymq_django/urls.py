@@ -1,8 +1,9 @@
-"""``path("berrymq/", include("berrymq_django.urls"))`` serves the endpoint at berrymq/rpc/
-and the staff dashboard at berrymq/dashboard/."""
+"""``path("berrymq/", include("berrymq_django.urls"))`` serves the endpoint at berrymq/rpc/,
+the staff dashboard at berrymq/dashboard/ and the Prometheus metrics at berrymq/metrics."""
 
 from django.urls import include, path
 
+from .metrics import MetricsView
 from .views import RPCView
 
 app_name = "berrymq"
@@ -10,4 +11,5 @@ app_name = "berrymq"
 urlpatterns = [
     path("rpc/", RPCView.as_view(), name="rpc"),
     path("dashboard/", include("berrymq_django.dashboard.urls")),
+    path("metrics", MetricsView.as_view(), name="metrics"),
 ]

@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from .delivery import Delivery
 from .exceptions import FollowerFailed
-from .figures import BusFigures
+from .figures import BusFigures, FollowerFigures
 from .identifier import Identifier, parse_identifier
 from .lifecycle import lifecycle
 from .local import LocalBackend
@@ -384,3 +384,8 @@ class Dispatcher(Delivery):
         super()._after_fork_in_child()
         if not self._named:
             self.node_name = default_node_name()  # the child is another node
+        # Figures are per process: the child counts from zero, with locks of its own
+        # (another thread of the parent may have held the figures' lock at the fork).
+        self.figures = BusFigures()
+        for sub in self._registry.subscriptions.values():
+            sub.figures = FollowerFigures()

@@ -421,3 +421,38 @@ def test_the_dispatcher_counts_messages_in_their_minute():
     # The minute may have turned between the twitters and the read: both rows together.
     assert (sum(r[1] for r in rows), sum(r[2] for r in rows)) == (2, 2)
     assert rows[-1][0] == int(time.time() // 60) * 60
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork")
+def test_a_forked_child_counts_from_zero():
+    import os
+
+    dispatcher = Dispatcher()
+    dispatcher.register_function("order:paid", nothing)
+    dispatcher.twitter("order:paid")
+    dispatcher.figures._lock.acquire()  # as if another thread held it at the fork
+    try:
+        pid = os.fork()
+        if pid == 0:  # the child: fresh figures, and a lock nobody holds
+            dispatcher.twitter("order:paid")
+            rows = dispatcher.figures.per_minute(1)
+            ok = (
+                dispatcher.figures.sent == 1
+                and figures_of(dispatcher, nothing).delivered == 1
+                and rows[0][1] == 1
+            )
+            os._exit(0 if ok else 3)
+    finally:
+        dispatcher.figures._lock.release()
+    deadline = time.monotonic() + 30
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if time.monotonic() >= deadline:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            pytest.fail("the child hung on the figures' lock")
+        time.sleep(0.05)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert dispatcher.figures.sent == 1  # the parent's own count

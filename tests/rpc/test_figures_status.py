@@ -91,9 +91,11 @@ def test_follower_timing_setting_reaches_the_dispatcher():
 
 
 def test_a_malformed_follower_timing_is_a_system_check_error(monkeypatch: pytest.MonkeyPatch):
-    # Set without setting_changed: the app would refuse to reconfigure with it.
-    monkeypatch.setattr(settings, "BERRYMQ", {"FOLLOWER_TIMING": "no"})
-    errors = check_settings()
+    # Set without setting_changed (the app would refuse to reconfigure with it), and
+    # undone before the fixtures' override_settings ends.
+    with monkeypatch.context() as patch:
+        patch.setattr(settings, "BERRYMQ", {"FOLLOWER_TIMING": "no"})
+        errors = check_settings()
     assert [e.msg for e in errors] == [
         "BERRYMQ setting 'FOLLOWER_TIMING' must be True or False, not 'no'."
     ]
