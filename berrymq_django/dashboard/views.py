@@ -75,6 +75,15 @@ def _render(request: HttpRequest, page: str, context: dict[str, Any]) -> HttpRes
     )
 
 
+def _connections(request: HttpRequest) -> list[dict[str, Any]]:
+    """Return report.connections(), or none with a warning when the backend cannot answer."""
+    try:
+        return report.connections()
+    except BerryMQError as exc:
+        messages.warning(request, f"The connections cannot be read now: {exc}")
+        return []
+
+
 def _back(page: str) -> HttpResponseRedirect:
     return HttpResponseRedirect(reverse(f"berrymq:dashboard:{page}"))
 
@@ -88,7 +97,7 @@ def overview(request: HttpRequest) -> HttpResponse:
     rows = report.followers()
     links = report.peer_links()
     queues_ = report.local_queues()
-    conns = report.connections()
+    conns = _connections(request)
     dead_ = report.dead_letters(limit=1)
     box = report.outbox()
     per_minute = figures["per_minute"]
@@ -131,7 +140,7 @@ def queues(request: HttpRequest) -> HttpResponse:
     return _render(
         request,
         "queues",
-        {"queues": report.local_queues(), "connections": report.connections()},
+        {"queues": report.local_queues(), "connections": _connections(request)},
     )
 
 
@@ -141,11 +150,16 @@ def queues(request: HttpRequest) -> HttpResponse:
 def close_connection(request: HttpRequest) -> HttpResponse:
     """POST id=<connection id>: close that connection (and an interconnect's call-back link)."""
     cid = request.POST.get("id", "")[:64]
-    connection = report.find_connection(cid)
+    try:
+        connection = report.find_connection(cid)
+        if connection is not None:
+            connection_state().close_connection(connection.token)
+    except BerryMQError as exc:
+        messages.error(request, f"Nothing closed: {exc}")
+        return _back("queues")
     if connection is None:
         messages.error(request, f"No connection {cid!r}: it was closed or expired already.")
         return _back("queues")
-    connection_state().close_connection(connection.token)
     if connection.style == "interconnect" and connection.addr:
         peers().remove(callback_name(connection.principal, connection.addr))
     messages.success(
