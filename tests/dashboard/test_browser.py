@@ -210,6 +210,12 @@ def test_every_page_renders_and_is_photographed(
         eventually(lambda: _dead_groups(browser, site), until=lambda t: "billing" in t, timeout=30)
     for name, path in PAGES.items():
         browser.get(f"{site.url}{DASHBOARD}{path}")
+        if name == "overview" and width > 600:
+            attention = text_of(browser, "#attention")
+            assert "Group billing has 1 dead letter(s)" in attention
+            assert "Peer link faraway is retrying" in attention
+            assert "send_invoice" in text_of(browser, "#failing")
+            assert by_css(browser, "svg.chart rect.series-sent")
         if name == "tail":
             eventually(lambda: text_of(browser, "#tail-status").startswith("Following"))
             site.twitter("order:created", {"id": 1042, "total": "19.90"}, channel="<web>")
