@@ -174,28 +174,36 @@ class Dispatcher(Delivery):
         message._kwargs = kwargs or None
         message.origin = self.node_name
         message._uid = message.reply_to = None
-        message.timestamp = now = time()
         figures = self.figures
+        timing = self.follower_timing
+        if timing:
+            # One clock reading is both the message's timestamp and the first follower's
+            # start (see BusFigures.wall_offset); each later reading ends one call and
+            # starts the next.
+            start = perf_counter()
+            message.timestamp = now = start + figures.wall_offset
+        else:
+            message.timestamp = now = time()
         if now >= figures.minute_end:
             figures.roll(now)
         figures.sent += 1
         pool = self._pool
         if pool is None or not pool.submit(self._run, route, message, False):
             # _run with _attempt inlined: this is the hot path.
-            timing = self.follower_timing
             for sub in route.subscriptions:
                 counts = sub.figures
                 try:
-                    if timing:
-                        start = perf_counter()
-                        try:
-                            result = sub.deliver(message)
-                        finally:
-                            counts.seconds += perf_counter() - start
-                    else:
+                    try:
                         result = sub.deliver(message)
+                    finally:
+                        if timing:
+                            end = perf_counter()
+                            counts.seconds += end - start
+                            start = end
                 except Exception as exc:
                     self._failed(sub, message, exc, True)
+                    if timing:
+                        start = perf_counter()  # reporting the error is nobody's time
                     continue
                 if result is not SKIPPED:
                     counts.delivered += 1

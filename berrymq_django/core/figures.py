@@ -19,6 +19,14 @@ minute's row is the difference between two snapshots. A snapshot is taken
 when the first message (or error) of a new minute is seen, using the
 message's own timestamp, or when ``per_minute`` is read. A minute in which
 nothing happened is a row of zeros. Memory is fixed: 60 snapshots.
+
+The roll also measures ``wall_offset`` (``time() - perf_counter()``): with
+timing on, twitter reads ``perf_counter()`` once, for both the message's
+timestamp (that reading plus the offset) and the start of the first
+follower's call. Both clocks advance alike (NTP slews them together), so the
+timestamp stays within microseconds of ``time()``; a wall clock set by hand
+is followed at the next minute (set back: at the next ``per_minute`` or
+error, which read ``time()`` itself).
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ from __future__ import annotations
 import threading
 import traceback
 from collections.abc import Callable
-from time import time
+from time import perf_counter, time
 
 __all__ = ["TRACEBACK_LINES", "BusFigures", "FollowerFigures", "describe_error"]
 
@@ -48,8 +56,11 @@ class FollowerFigures:
 
     ``delivered``: calls that returned (a guard that said no, or a collected
     owner, is not a delivery). ``errors``: calls that raised. ``seconds``:
-    total wall-clock seconds spent in the follower's calls (guard included),
-    0.0 while ``BERRYMQ["FOLLOWER_TIMING"]`` is off. ``last_error``: the last
+    total seconds spent in the follower's calls (guard included), by
+    ``perf_counter()``; on twitter's path a call's time also holds some tens
+    of nanoseconds of the dispatcher's own counting, as one clock reading
+    ends a call and starts the next. 0.0 while ``BERRYMQ["FOLLOWER_TIMING"]``
+    is off. ``last_error``: the last
     exception as "ValueError: boom", ``last_traceback`` its formatted
     traceback (last 20 lines), ``last_error_at`` when it happened (Unix
     seconds, ``time.time()``); all None until a call raised.
@@ -110,6 +121,7 @@ class BusFigures:
         "errors",
         "minute_end",
         "sent",
+        "wall_offset",
     )
 
     def __init__(self, clock: Callable[[], float] = time) -> None:
@@ -124,18 +136,29 @@ class BusFigures:
         # The Unix time the newest minute ends: a sender compares its message's
         # timestamp with this, and rolls the ring when it is reached.
         self.minute_end = 0.0
+        # time() - perf_counter(), measured at each roll: the hot path reads
+        # perf_counter() once and adds this to get the message's Unix timestamp, so
+        # that one reading also starts the timing of the first follower. Measured
+        # anew every minute, it follows the wall clock's adjustments within a minute.
+        self.wall_offset = time() - perf_counter()
 
     def roll(self, now: float) -> None:
-        """Take the snapshots of every minute begun up to Unix time now (cheap when none)."""
+        """Take the snapshots of every minute begun up to Unix time now, and measure wall_offset.
+
+        A now in an earlier minute than the newest snapshot's means the wall
+        clock was set back: the ring starts afresh from now's minute.
+        """
         minute = int(now // 60)
         with self._lock:
+            self.wall_offset = time() - perf_counter()
             last = self._minute
-            if minute <= last:
+            if minute == last:
                 return
             snapshot = (self.sent, self.delivered, self.errors)
             # What was counted since the last snapshot happened in minute `last`; the
             # minutes since then were quiet (the first snapshot: so was the hour before).
-            for m in range(max(last + 1, minute - _MINUTES + 1), minute + 1):
+            first = minute - _MINUTES + 1 if minute < last else max(last + 1, minute - _MINUTES + 1)
+            for m in range(first, minute + 1):
                 self._ring[m % _MINUTES] = snapshot
             self._minute = minute
             self.minute_end = (minute + 1) * 60.0

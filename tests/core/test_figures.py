@@ -456,3 +456,38 @@ def test_a_forked_child_counts_from_zero():
         time.sleep(0.05)
     assert os.waitstatus_to_exitcode(status) == 0
     assert dispatcher.figures.sent == 1  # the parent's own count
+
+
+def test_a_twittered_message_is_stamped_with_the_wall_clock():
+    dispatcher = Dispatcher()
+    for timing in (True, False):
+        dispatcher.configure(follower_timing=timing)
+        before = time.time()
+        message = dispatcher.twitter("order:paid")
+        after = time.time()
+        assert before - 0.01 <= message.timestamp <= after + 0.01
+
+
+def test_a_step_of_the_wall_clock_is_followed_at_the_next_minute():
+    dispatcher = Dispatcher()
+    dispatcher.twitter("order:paid")
+    figures = dispatcher.figures
+    figures.wall_offset -= 3600  # as if the wall clock had been set an hour ahead since
+    figures.minute_end = 0.0  # and the minute had turned
+    dispatcher.twitter("order:paid")  # rolls the minute, measuring the offset anew
+
+    message = dispatcher.twitter("order:paid")
+    assert abs(message.timestamp - time.time()) < 0.01
+
+
+def test_a_wall_clock_set_back_starts_the_minutes_afresh():
+    clock = Clock(T0 + 600)
+    figures = BusFigures(clock=clock)
+    count(figures, T0 + 600, sent=4)
+    clock.now = T0 + 1  # ten minutes back
+
+    assert figures.per_minute(2) == [(int(T0) - 60, 0, 0, 0), (int(T0), 0, 0, 0)]
+    count(figures, T0 + 2, sent=2)
+    count(figures, T0 + 61, sent=1)  # the next minute turns as usual
+    clock.now = T0 + 62
+    assert figures.per_minute(2) == [(int(T0), 2, 0, 0), (int(T0) + 60, 1, 0, 0)]
