@@ -8,7 +8,8 @@ retry or purge dead letters) are POSTs with CSRF. The live tail pulls from a
 queue connection over the site's own JSON-RPC endpoint, with the staff
 session, from a little plain JavaScript shipped as a static file.
 
-Modules: ``access`` (who may see it), ``report`` (what the pages show),
+Modules: ``access`` (who may see it), ``report`` (what the pages show), ``attention``
+(what the overview asks a staff member to look at),
 ``pictures`` (the chart and the network as SVG geometry), ``views``, ``urls``.
 """
 

@@ -18,7 +18,6 @@ import hashlib
 import importlib
 import re
 import time
-from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -34,7 +33,6 @@ from . import STARTED_AT
 
 __all__ = [
     "TRACEBACK_LINES",
-    "attention",
     "backend_report",
     "connection_id",
     "connections",
@@ -324,58 +322,3 @@ def outbox() -> dict[str, Any] | None:
     if not options.enabled:
         return None
     return {"warn_seconds": options.warn_seconds, **setup.outbox_status()}
-
-
-# -- what needs attention ------------------------------------------------------
-
-
-def attention(
-    backend: dict[str, Any],
-    links: Iterable[dict[str, Any]],
-    queues: Iterable[dict[str, Any]],
-    conns: Iterable[dict[str, Any]],
-    dead: dict[str, Any] | None,
-    box: dict[str, Any] | None = None,
-) -> list[dict[str, str]]:
-    """Return what a staff member should look at: [{"page", "text"}], worst first."""
-    items = []
-    if backend["state"] == "disconnected":
-        error = backend["status"].get("last_error") or "no error reported"
-        items.append({"page": "overview", "text": f"The backend is disconnected: {error}"})
-    for link in links:
-        if link.get("state") in ("retrying", "closed", "stopped"):
-            error = link.get("last_error") or "no error reported"
-            text = f"Peer link {link['name']} is {link['state']}: {error}"
-            items.append({"page": "peers", "text": text})
-    for queue in queues:
-        if queue["full"]:
-            text = f"{queue['label']} is full ({queue['depth']} of {queue['maxsize']})"
-            items.append({"page": "queues", "text": text})
-    for conn in conns:
-        if conn["full"]:
-            text = f"Queue connection of {conn['principal']} on {conn['pattern']} is full"
-            items.append({"page": "queues", "text": text})
-    if dead is not None:
-        for group, count in dead.get("counts", {}).items():
-            items.append({"page": "dead", "text": f"Group {group} has {count} dead letter(s)"})
-        if dead.get("error"):
-            items.append({"page": "dead", "text": f"Dead letters unreadable: {dead['error']}"})
-    if box is not None:
-        items.extend({"page": "overview", "text": text} for text in _outbox_attention(box))
-    return items
-
-
-def _outbox_attention(box: dict[str, Any]) -> list[str]:
-    texts = []
-    if box.get("error"):
-        texts.append(f"The outbox cannot be read: {box['error']}")
-    for name, figures in box.get("destinations", {}).items():
-        age = figures.get("oldest_pending_seconds")
-        if age is not None and age > box["warn_seconds"]:
-            texts.append(f"Outbox to {name}: {figures['pending']} pending, oldest {age:.0f} s")
-        if figures.get("dead"):
-            texts.append(f"Outbox to {name}: {figures['dead']} dead message(s)")
-    relay = box.get("relay") or {}
-    if relay.get("last_error"):
-        texts.append(f"Outbox relay: {relay['last_error']}")
-    return texts

@@ -27,6 +27,7 @@ from berrymq_django.rpc.peers import callback_name
 
 from . import pictures, report
 from .access import staff_only
+from .attention import attention
 
 __all__ = [
     "PAGES",
@@ -111,7 +112,7 @@ def overview(request: HttpRequest) -> HttpResponse:
             "failing": sorted(
                 (row for row in rows if row["errors"]), key=lambda row: -int(row["errors"])
             ),
-            "attention": report.attention(backend, links, queues_, conns, dead_, box),
+            "attention": attention(backend, links, queues_, conns, dead_, box),
             "outbox": box,
             "counts": {
                 "followers": len(rows),

@@ -1,10 +1,12 @@
-"""The pure parts of the dashboard: the chart and network geometry, hiding passwords."""
+"""The pure parts of the dashboard: chart and network geometry, durations, hidden passwords,
+and the attention list."""
 
 from __future__ import annotations
 
 import itertools
 from types import SimpleNamespace
 
+from berrymq_django.dashboard.attention import attention
 from berrymq_django.dashboard.pictures import BOX_HEIGHT, chart, network
 from berrymq_django.dashboard.report import duration, hide_passwords
 
@@ -80,3 +82,38 @@ def test_durations_show_their_two_largest_units() -> None:
     assert duration(3 * 3600 + 20 * 60 + 9) == "3 h 20 min"
     assert duration(2 * 86400 + 4 * 3600 + 7) == "2 d 4 h"
     assert duration(86400 + 30) == "1 d 30 s"
+
+
+def test_attention_names_what_is_wrong_and_where_to_look() -> None:
+    backend = {"state": "disconnected", "status": {"last_error": "ConnectionError: refused"}}
+    links = [
+        {"name": "b", "state": "retrying", "last_error": "PeerUnavailable: down"},
+        {"name": "c", "state": "connected", "last_error": None},
+    ]
+    queues = [{"label": "Queue('x:*')", "full": True, "depth": 5, "maxsize": 5}]
+    conns = [{"principal": "site-b", "pattern": "y:*", "full": True}]
+    dead = {"counts": {"stock": 3}}
+    box = {
+        "warn_seconds": 300.0,
+        "destinations": {
+            "peer:b": {"pending": 40, "oldest_pending_seconds": 900.0, "dead": 2},
+            "backend": {"pending": 1, "oldest_pending_seconds": 0.5, "dead": 0},
+        },
+        "relay": {"last_error": "PeerUnavailable: down"},
+    }
+    items = attention(backend, links, queues, conns, dead, box)
+    assert [(item["page"], item["text"]) for item in items] == [
+        ("overview", "The backend is disconnected: ConnectionError: refused"),
+        ("peers", "Peer link b is retrying: PeerUnavailable: down"),
+        ("queues", "Queue('x:*') is full (5 of 5)"),
+        ("queues", "Queue connection of site-b on y:* is full"),
+        ("dead", "Group stock has 3 dead letter(s)"),
+        ("overview", "Outbox to peer:b: 40 pending, oldest 900 s"),
+        ("overview", "Outbox to peer:b: 2 dead message(s)"),
+        ("overview", "Outbox relay: PeerUnavailable: down"),
+    ]
+
+
+def test_a_healthy_site_needs_no_attention() -> None:
+    backend = {"state": "connected", "status": {}}
+    assert attention(backend, [], [], [], None, None) == []
