@@ -29,7 +29,7 @@ import pytest
 
 from berrymq_django.peering import send_to
 from tests.backends.conftest import delete_prefix, require_redis
-from tests.support import SiteProcess, eventually, free_port
+from tests.support import SiteProcess, free_port
 
 PASSWORD = "dashboard-pass-8462"
 API_KEY = "tester-key-" + uuid.uuid4().hex
@@ -191,4 +191,4 @@ def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("screenshots")
 
 
-__all__ = ["PASSWORD", "Site", "eventually"]
+__all__ = ["PASSWORD", "Site", "running_site"]
