@@ -12,6 +12,8 @@ limits from the settings, tokens). No Django here: the view passes a
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from ..core.message import Message
@@ -22,7 +24,15 @@ from .context import CallContext, Limits
 from .inbound import WIRE_MESSAGE, Seen, build_batch, check_identifier
 from .params import Param, Registry, openrpc_document
 from .peers import callback_name, incoming
-from .protocol import FORBIDDEN, INVALID_PARAMS, INVALID_TOKEN, TIMEOUT, RPCError, limit_exceeded
+from .protocol import (
+    FORBIDDEN,
+    INVALID_PARAMS,
+    INVALID_TOKEN,
+    PROTOCOL_VERSION,
+    TIMEOUT,
+    RPCError,
+    limit_exceeded,
+)
 
 __all__ = ["PROCEDURES", "CallContext", "Limits", "call", "discover_document"]
 
@@ -190,7 +200,8 @@ def send_message(
     # Every message's uid is remembered, one given here too: a copy that comes back
     # through a peer (in a mesh, say) is a duplicate, not a second delivery.
     if context.state.accept_uid(message.uid, context.limits.dedup_seconds):
-        context.dispatcher.send(message)
+        with _forgotten_on_failure(context, [message.uid]):
+            context.dispatcher.send(message)
     return "ok"
 
 
@@ -224,17 +235,34 @@ def send_messages(context: CallContext, token: str, messages: list[Any]) -> dict
     accepted = 0
     told: Seen = ()
     try:
-        for message, seen in built:
-            uid = message.uid
-            if fresh.get(uid, False):
-                fresh[uid] = False  # the same uid twice in one batch is a duplicate too
-                if seen != told:
-                    incoming.seen = told = seen  # our peers that have it get no copy
-                send(message)
-                accepted += 1
+        with _forgotten_on_failure(context, [uid for uid, new in fresh.items() if new]):
+            for message, seen in built:
+                uid = message.uid
+                if fresh.get(uid, False):
+                    fresh[uid] = False  # the same uid twice in one batch is a duplicate too
+                    if seen != told:
+                        incoming.seen = told = seen  # our peers that have it get no copy
+                    send(message)
+                    accepted += 1
     finally:
         incoming.seen = ()
     return {"accepted": accepted, "duplicates": len(messages) - accepted}
+
+
+@contextmanager
+def _forgotten_on_failure(context: CallContext, uids: list[str]) -> Iterator[None]:
+    """Forget uids if the block raises: the call fails, so its sender will send them again.
+
+    The failed call's database writes are rolled back (ATOMIC_REQUESTS), and it
+    is answered with an error, so nothing tells the sender which of its
+    messages were delivered: the retry delivers all of them (at least once)
+    rather than none of the rest (lost as "duplicates").
+    """
+    try:
+        yield
+    except BaseException:
+        context.state.forget_uids(uids)
+        raise
 
 
 @procedure(
@@ -317,7 +345,8 @@ def talk(
 
 @procedure(
     "status",
-    summary="Report this node: name, backend, connections and counters (key holders only).",
+    summary="Report this node: name, protocol version, limits, connections and counters "
+    "(key holders only).",
     result={"type": "object"},
 )
 def status(context: CallContext) -> dict[str, Any]:
@@ -326,7 +355,7 @@ def status(context: CallContext) -> dict[str, Any]:
     styles: dict[str, int] = {}
     for connection in context.state.connections():
         styles[connection.style] = styles.get(connection.style, 0) + 1
-    report: dict[str, Any] = {"node": context.dispatcher.node_name}
+    report: dict[str, Any] = {"node": context.dispatcher.node_name, "protocol": PROTOCOL_VERSION}
     if context.site_report is not None:
         report.update(context.site_report())
     report["connections"] = sum(styles.values())
