@@ -74,7 +74,7 @@ class Dispatcher(Delivery):
 
     Registration (register_function, register_method, unregister, queues,
     show_followers, isolate, ...) comes from ``Registrations``; the delivery
-    rule and its figures from ``Delivery``.
+    rule from ``Delivery``. ``figures``: BusFigures; ``sub.figures``: FollowerFigures.
     """
 
     def __init__(

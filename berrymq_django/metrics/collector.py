@@ -40,12 +40,15 @@ class BerryMQCollector:
             self._connections,
             self._links,
             self._backend,
+            self._dead_letters,
             self._sources,
         ):
             try:
                 yield from list(part())
             except Exception:
-                logger.exception("berryMQ metrics: %s failed; left out of this scrape", part)
+                logger.exception(
+                    "berryMQ metrics: %s failed; left out of this scrape", part.__name__.strip("_")
+                )
 
     def _bus(self) -> Iterator[Any]:
         from prometheus_client.core import CounterMetricFamily
@@ -104,6 +107,7 @@ class BerryMQCollector:
             store = sub.store
             if store is None:
                 continue
+            # Registrations labels the one subscription of shared queues "Queue(..., shared=True)".
             key = (sub.pattern.text, "true" if "shared=True" in sub.label else "false")
             row = totals.setdefault(key, [0, 0, 0, 0])  # depth, maxsize, dropped, unbounded
             row[0] += store.qsize()
@@ -204,7 +208,12 @@ class BerryMQCollector:
         ):
             if isinstance(status.get(key), int):
                 yield CounterMetricFamily(f"berrymq_backend_{key}", text, status[key])
-        dead_letters = getattr(backend, "dead_letters", None)
+
+    def _dead_letters(self) -> Iterator[Any]:
+        # A part of its own: counting asks the backend's server, which may be down.
+        from prometheus_client.core import GaugeMetricFamily
+
+        dead_letters = getattr(self.dispatcher.backend, "dead_letters", None)
         if dead_letters is not None:
             family = GaugeMetricFamily(
                 "berrymq_dead_letters",

@@ -78,3 +78,29 @@ def test_a_shared_queue_reports_its_depth_from_redis(site: RedisBackend):
     eventually(lambda: scrape().get(("berrymq_queue_depth", labels)), lambda v: v == 3)
     assert scrape()[("berrymq_queue_maxsize", labels)] == 10
     queue.delete()
+
+
+def test_a_backend_that_cannot_reach_redis_is_reported_down(make_dispatcher: Any):
+    from prometheus_client import generate_latest
+    from prometheus_client.registry import CollectorRegistry
+
+    from berrymq_django.metrics import BerryMQCollector
+    from tests.support import free_port
+
+    nowhere = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    dispatcher = make_dispatcher(nowhere, ready=False, CONNECT_TIMEOUT=0.2)
+    dispatcher.register_function("order:*", lambda message: None, group="stock")
+    dispatcher.twitter("order:created", 1)  # held for Redis
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(BerryMQCollector(dispatcher))
+
+    found = {}
+    for family in text_string_to_metric_families(generate_latest(registry).decode()):
+        for sample in family.samples:
+            found[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    assert found[("berrymq_backend_up", ())] == 0
+    assert found[("berrymq_backend_info", (("backend", "redis"), ("state", "disconnected")))] == 1
+    assert found[("berrymq_backend_buffered", ())] >= 1
+    # Counting dead letters needs Redis: left out, the rest of the scrape is there.
+    assert not any(name == "berrymq_dead_letters" for name, _ in found)
+    assert found[("berrymq_messages_sent_total", ())] == 1
