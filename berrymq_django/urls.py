@@ -1,6 +1,7 @@
-"""``path("berrymq/", include("berrymq_django.urls"))`` serves the endpoint at berrymq/rpc/."""
+"""``path("berrymq/", include("berrymq_django.urls"))`` serves the endpoint at berrymq/rpc/,
+the staff dashboard at berrymq/dashboard/ and the Prometheus metrics at berrymq/metrics."""
 
-from django.urls import path
+from django.urls import include, path
 
 from .metrics.views import MetricsView
 from .views import RPCView
@@ -9,5 +10,6 @@ app_name = "berrymq"
 
 urlpatterns = [
     path("rpc/", RPCView.as_view(), name="rpc"),
+    path("dashboard/", include("berrymq_django.dashboard.urls")),
     path("metrics", MetricsView.as_view(), name="metrics"),
 ]
