@@ -2,7 +2,8 @@
 
 The original protocol (connect_oneway, interconnect, connect_via_queue,
 send_message, get, get_nowait, close_connection) keeps its names and
-meaning; send_messages, talk, status and rpc.discover are new. Each
+meaning; send_messages, talk, status and rpc.discover are new. ``get`` has
+an awaitable twin for event loops (ASGI), whose wait holds no thread. Each
 procedure declares its params once (``params.Param``): that schema is both
 what ``rpc.discover`` publishes and what every call is validated against,
 so the procedures below only check what a schema cannot say (identifiers,
@@ -12,19 +13,28 @@ limits from the settings, tokens). No Django here: the view passes a
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from ..core.message import Message
 from ..core.store import Empty
 from ..core.version import __version__
-from .connections import Connection, Style, new_token
+from .connections import AwaitableQueue, Connection, ConnectionQueue, Style, new_token
 from .context import CallContext, Limits
 from .inbound import WIRE_MESSAGE, Seen, build_batch, check_identifier
 from .params import Param, Registry, openrpc_document
 from .peers import callback_name, incoming
 from .protocol import FORBIDDEN, INVALID_PARAMS, INVALID_TOKEN, TIMEOUT, RPCError, limit_exceeded
 
-__all__ = ["PROCEDURES", "CallContext", "Limits", "call", "discover_document"]
+__all__ = [
+    "ASYNC_PROCEDURES",
+    "PROCEDURES",
+    "CallContext",
+    "Limits",
+    "acall",
+    "call",
+    "discover_document",
+]
 
 # A ttl beyond a week is a mistake rather than a wish.
 MAX_TTL_SECONDS = 7 * 24 * 3600
@@ -33,6 +43,9 @@ DEFAULT_TTL_SECONDS = 600.0
 registry = Registry()
 PROCEDURES = registry.procedures
 call = registry.call
+#: Procedures with an event-loop twin (``acall`` awaits it), by name.
+ASYNC_PROCEDURES = registry.awaitables
+acall = registry.acall
 procedure = registry.procedure
 
 
@@ -256,6 +269,32 @@ def get(context: CallContext, token: str, block: bool, timeout: float | None) ->
     return _pull(context, token, block and wait > 0, wait)
 
 
+@registry.awaitable("get")
+async def aget(
+    context: CallContext, token: str, block: bool, timeout: float | None
+) -> dict[str, Any]:
+    """Answer get on an event loop: wait on the queue without holding a thread.
+
+    A shared state (Redis) reads over the network and its queues cannot be
+    awaited: there the call runs as ``get`` in a worker thread.
+    """
+    if context.state.shared:
+        return await asyncio.to_thread(get, context, token, block, timeout)
+    cap = context.limits.max_poll_seconds
+    wait = context.wait_budget(cap if timeout is None else min(timeout, cap))
+    queue = _queue(context, token)
+    try:
+        if block and wait > 0 and isinstance(queue, AwaitableQueue):
+            message = await queue.aget(wait)
+        elif block and wait > 0:
+            message = await asyncio.to_thread(queue.get, True, wait)
+        else:
+            message = queue.get_nowait()
+    except Empty:
+        raise RPCError(TIMEOUT, "timeout") from None
+    return message.to_dict()
+
+
 @procedure(
     "get_nowait",
     TOKEN,
@@ -267,6 +306,15 @@ def get_nowait(context: CallContext, token: str) -> dict[str, Any]:
 
 
 def _pull(context: CallContext, token: str, block: bool, wait: float) -> dict[str, Any]:
+    queue = _queue(context, token)
+    try:
+        message = queue.get(block, wait) if block else queue.get_nowait()
+    except Empty:
+        raise RPCError(TIMEOUT, "timeout") from None
+    return message.to_dict()
+
+
+def _queue(context: CallContext, token: str) -> ConnectionQueue:
     connection = _connection(context, token)
     if connection.style != "queue":
         raise RPCError(
@@ -274,12 +322,7 @@ def _pull(context: CallContext, token: str, block: bool, wait: float) -> dict[st
             f"Invalid params: this token is a {connection.style} connection; "
             "only connect_via_queue tokens can get.",
         )
-    queue = context.state.connection_queue(connection)
-    try:
-        message = queue.get(block, wait) if block else queue.get_nowait()
-    except Empty:
-        raise RPCError(TIMEOUT, "timeout") from None
-    return message.to_dict()
+    return context.state.connection_queue(connection)
 
 
 @procedure("close_connection", TOKEN, summary="Close a connection and its queue.", result=OK)

@@ -6,19 +6,27 @@ fails raises through it before it becomes an error response, so its writes
 are undone while those of the calls around it in a batch stand. A result
 is written as JSON inside it too: one that cannot be (it refers to itself,
 say) fails its call like any other error, and a batch's other answers stand.
+
+``ahandle_body`` answers on an event loop (under ASGI) with the same bytes:
+a procedure with an awaitable implementation (``get``, whose wait holds no
+thread) is awaited, every other call runs as ``handle_body`` runs it, in the
+thread the caller's ``run_sync`` hands it to. Under ASGI the request is not
+in a transaction (Django serves ATOMIC_REQUESTS views synchronously), so
+there is no savepoint to isolate the calls in.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractContextManager, nullcontext
-from typing import Any
+from functools import partial
+from typing import Any, Protocol, TypeVar
 
 from ..core.exceptions import BackendUnavailable
 from .context import CallContext
-from .methods import call
+from .methods import ASYNC_PROCEDURES, acall, call
 from .protocol import (
     INTERNAL_ERROR,
     INVALID_REQUEST,
@@ -31,12 +39,19 @@ from .protocol import (
     result_response,
 )
 
-__all__ = ["handle_body"]
+__all__ = ["RunSync", "ahandle_body", "handle_body"]
 
 logger = logging.getLogger("berrymq.rpc")
 
 
 Isolation = Callable[[], AbstractContextManager[object]]
+T = TypeVar("T")
+
+
+class RunSync(Protocol):
+    """Run a sync function off the event loop: ``await run_sync(fn)`` returns ``fn()``."""
+
+    def __call__(self, fn: Callable[[], T], /) -> Awaitable[T]: ...
 
 
 def handle_body(
@@ -52,6 +67,56 @@ def handle_body(
     ``isolate()`` is entered around each call; a failing call's exception
     passes through it (see the module docstring).
     """
+    decoded = _decode(body, context, max_batch, max_depth)
+    if isinstance(decoded, bytes):
+        return decoded
+    items, batch = decoded
+    if not batch:
+        return _answer(items[0], context, isolate)
+    return _join([_answer(item, context, isolate) for item in items])
+
+
+async def ahandle_body(
+    body: bytes,
+    context: CallContext,
+    *,
+    max_batch: int,
+    max_depth: int,
+    run_sync: RunSync,
+) -> bytes | None:
+    """Answer a request body on an event loop: the same bytes as ``handle_body``.
+
+    A call with an awaitable implementation (``get``: it waits without a
+    thread) is awaited here; the others, consecutive ones together, run as
+    ``handle_body`` runs them, through ``run_sync(fn)``, which returns an
+    awaitable of fn's result (Django's ``sync_to_async``, say).
+    """
+    decoded = _decode(body, context, max_batch, max_depth)
+    if isinstance(decoded, bytes):
+        return decoded
+    items, batch = decoded
+    answers: list[bytes | None] = []
+    waiting: list[Any] = []  # sync calls not yet run, in order
+    for item in items:
+        if not (isinstance(item, dict) and item.get("method") in ASYNC_PROCEDURES):
+            waiting.append(item)
+            continue
+        if waiting:
+            answers += await run_sync(partial(_answer_all, waiting, context))
+            waiting = []
+        answers.append(await _aanswer(item, context))
+    if waiting:
+        answers += await run_sync(partial(_answer_all, waiting, context))
+    return _join(answers) if batch else answers[0]
+
+
+def _decode(
+    body: bytes, context: CallContext, max_batch: int, max_depth: int
+) -> bytes | tuple[list[Any], bool]:
+    """Start the request's deadline; return its calls and whether they came as a batch.
+
+    A body that cannot be answered call by call gets its error answer instead.
+    """
     if context.deadline is None:
         context.deadline = time.monotonic() + context.limits.max_poll_seconds
     try:
@@ -66,10 +131,17 @@ def handle_body(
         if len(payload) > max_batch:
             too_long = limit_exceeded("MAX_BATCH", max_batch, len(payload), "The batch length")
             return encode(error_response(too_long))
-        answers = (_answer(item, context, isolate) for item in payload)
-        responses = [r for r in answers if r is not None]
-        return b"[" + b",".join(responses) + b"]" if responses else None
-    return _answer(payload, context, isolate)
+        return payload, True
+    return [payload], False
+
+
+def _join(answers: list[bytes | None]) -> bytes | None:
+    responses = [r for r in answers if r is not None]
+    return b"[" + b",".join(responses) + b"]" if responses else None
+
+
+def _answer_all(items: list[Any], context: CallContext) -> list[bytes | None]:
+    return [_answer(item, context, nullcontext) for item in items]
 
 
 def _answer(obj: Any, context: CallContext, isolate: Isolation) -> bytes | None:
@@ -86,6 +158,27 @@ def _answer(obj: Any, context: CallContext, isolate: Isolation) -> bytes | None:
         return None if request.is_notification else encode(error_response(error, request))
     except BackendUnavailable:
         raise  # the whole request is answered "try again later" (HTTP 503)
+    except Exception:
+        logger.exception("berryMQ RPC method %r failed", request.method)
+        crashed = RPCError(
+            INTERNAL_ERROR, f"Internal error in {request.method!r}; see the server log."
+        )
+        return None if request.is_notification else encode(error_response(crashed, request))
+
+
+async def _aanswer(obj: dict[str, Any], context: CallContext) -> bytes | None:
+    """Run one call of an awaitable procedure; the same answer ``_answer`` gives."""
+    try:
+        request = parse_request(obj)
+    except RPCError as error:
+        return encode(error_response(error, v1=_looks_v1(obj)))
+    try:
+        result = await acall(context, request.method, request.params)
+        return None if request.is_notification else encode(result_response(request, result))
+    except RPCError as error:
+        return None if request.is_notification else encode(error_response(error, request))
+    except BackendUnavailable:
+        raise
     except Exception:
         logger.exception("berryMQ RPC method %r failed", request.method)
         crashed = RPCError(
