@@ -96,10 +96,14 @@ _pipeline: _Pipeline | None = None
 def site_report() -> dict[str, Any]:
     """Return the site's own figures for the status method: its backend and how it fares."""
     backend = default_dispatcher.backend
-    return {
+    report: dict[str, Any] = {
         "backend": f"{type(backend).__module__}.{type(backend).__qualname__}",
         "backend_status": backend.status(),
     }
+    waiting = getattr(connection_state(), "waiting", None)  # in-process state only
+    if waiting is not None:
+        report["waiting_gets"] = waiting()
+    return report
 
 
 def context_for(principal: str, limits: Limits, *, anonymous: bool = False) -> CallContext:
