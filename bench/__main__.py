@@ -10,7 +10,18 @@ from time import perf_counter
 from bench.report import CaseResult, render_json, render_table
 from bench.timing import Throughput, Timing
 
-CASES = ("dispatch", "routing", "queue", "memory", "rpc", "redis", "groups", "peering", "mesh")
+CASES = (
+    "dispatch",
+    "routing",
+    "queue",
+    "memory",
+    "rpc",
+    "redis",
+    "groups",
+    "peering",
+    "mesh",
+    "long_polls",
+)
 
 
 @dataclass(frozen=True)
@@ -56,7 +67,16 @@ def main(argv: list[str] | None = None) -> int:
     rounds = args.rounds or plan.rounds
     try:
         import berrymq_django  # noqa: F401
-        from bench import dispatch, groups, memory, peering, queues, redis_throughput, rpc_http
+        from bench import (
+            dispatch,
+            groups,
+            long_polls,
+            memory,
+            peering,
+            queues,
+            redis_throughput,
+            rpc_http,
+        )
     except ImportError as exc:
         print(f"bench: cannot import berrymq_django ({exc}); is the core written?", file=sys.stderr)
         return 2
@@ -82,7 +102,19 @@ def main(argv: list[str] | None = None) -> int:
             print(f"bench: skipping groups: {reason}", file=sys.stderr, flush=True)
             skipped[case] = reason
             continue
+        if case == "long_polls" and (reason := long_polls.unavailable()):
+            print(f"bench: skipping long_polls: {reason}", file=sys.stderr, flush=True)
+            skipped[case] = reason
+            continue
         print(f"bench: running {case} ...", file=sys.stderr, flush=True)
+        if case == "long_polls":
+            poll_plan = long_polls.QUICK if args.quick else long_polls.FULL
+            if args.rounds:
+                poll_plan = replace(poll_plan, rounds=args.rounds)
+            case_results, by_label = long_polls.run_long_polls(poll_plan)
+            results += case_results
+            throughputs[case] = by_label
+            continue
         if case == "redis":
             redis_plan = redis_throughput.QUICK if args.quick else redis_throughput.FULL
             if args.rounds:

@@ -32,11 +32,12 @@ import asyncio
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar, cast
 
-from asgiref.sync import markcoroutinefunction, sync_to_async
+from asgiref.sync import SyncToAsync, markcoroutinefunction, sync_to_async
 from django.db import connections
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from rest_framework.request import Request
 
+from .asgi import SHARED_CONTEXT
 from .authentication import APIKeyAuthentication
 from .core.exceptions import BackendUnavailable
 from .rpc.context import CallContext
@@ -73,6 +74,33 @@ def serving_async() -> bool:
 def _in_sync_thread(fn: Callable[[], T]) -> Awaitable[T]:
     # Where Django runs a sync view under ASGI: followers may use the ORM there.
     return sync_to_async(fn, thread_sensitive=True)()
+
+
+def give_back_sync_thread() -> None:
+    """Let the thread Django keeps for this request's sync code go while the request waits.
+
+    Django's ASGI handler gives each request a thread for its sync code (its
+    request_started receivers start it) and keeps it until the response is
+    sent: idle, but one per waiting poll. Given back, the thread exits, and
+    sync code later in the request (request_finished) starts a new one. Not
+    when a database connection is open: it belongs to that thread; nor under
+    ``asgi.EndpointThreadMiddleware``, whose one thread serves every request.
+    Where the asgiref in use keeps its per-request threads elsewhere, the
+    thread stays.
+    """
+    if any(True for _ in connections.all(initialized_only=True)):
+        return
+    current = getattr(SyncToAsync, "thread_sensitive_context", None)
+    executors = getattr(SyncToAsync, "context_to_thread_executor", None)
+    context = None if current is None else current.get(None)
+    # The shared thread stays (asgi.py); a context given its own executor owns it.
+    if context is None or context is SHARED_CONTEXT or executors is None:
+        return
+    if getattr(context, "_executor", None) is not None:
+        return
+    executor = executors.pop(context, None)
+    if executor is not None:
+        executor.shutdown(wait=False)
 
 
 class _Deferred(HttpResponse):
@@ -116,12 +144,15 @@ async def adispatch(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResp
             request.META.get("HTTP_AUTHORIZATION")
         )
         if principal is not None:
-            return await aanswer(request, context_for(principal, conf.limits), conf)
+            context = context_for(principal, conf.limits)
+            context.before_wait = give_back_sync_thread
+            return await aanswer(request, context, conf)
     view = _DeferringView()
     view.setup(request, *args, **kwargs)
     response = await _in_sync_thread(lambda: view.dispatch(request, *args, **kwargs))
     if not isinstance(response, _Deferred):
         return response  # refused, or not a POST: DRF's answer as it stands
+    response.context.before_wait = give_back_sync_thread
     answer = await aanswer(request, response.context, conf)
     view.headers = view.default_response_headers
     # DRF's finalize_response takes any HttpResponseBase; its stubs say Response.

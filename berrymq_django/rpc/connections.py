@@ -73,7 +73,7 @@ class ConnectionQueue(Protocol):
 
 
 @runtime_checkable
-class AwaitableQueue(Protocol):
+class AwaitableQueue(ConnectionQueue, Protocol):
     """A connection queue an event loop can wait on without a thread (in-process stores)."""
 
     async def aget(self, timeout: float | None = None) -> Message:

@@ -285,7 +285,7 @@ async def aget(
     queue = _queue(context, token)
     try:
         if block and wait > 0 and isinstance(queue, AwaitableQueue):
-            message = await queue.aget(wait)
+            message = await _await(context, queue, wait)
         elif block and wait > 0:
             message = await asyncio.to_thread(queue.get, True, wait)
         else:
@@ -293,6 +293,15 @@ async def aget(
     except Empty:
         raise RPCError(TIMEOUT, "timeout") from None
     return message.to_dict()
+
+
+async def _await(context: CallContext, queue: AwaitableQueue, wait: float) -> Message:
+    if context.before_wait is not None:
+        try:
+            return queue.get_nowait()
+        except Empty:
+            context.before_wait()
+    return await queue.aget(wait)
 
 
 @procedure(

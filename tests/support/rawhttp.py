@@ -7,6 +7,7 @@
 An httpx client keeps a pool and a task per request; a long-poll load needs
 only a socket per waiting request, so this is all it does: one request per
 connection (``Connection: close``), a response with Content-Length or chunked.
+``read_response`` reads one answer from any stream (a keep-alive one too).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import asyncio
 from collections.abc import Mapping
 from typing import Self
 
-__all__ = ["HTTPRequest", "post"]
+__all__ = ["HTTPRequest", "post", "read_response"]
 
 
 class HTTPRequest:
@@ -46,36 +47,34 @@ class HTTPRequest:
     async def response(self) -> tuple[int, bytes]:
         """Read the answer: its status code and body. The connection is closed after."""
         try:
-            head = await self.reader.readuntil(b"\r\n\r\n")
-            status_line, *header_lines = head.decode("latin-1").split("\r\n")
-            status = int(status_line.split(" ", 2)[1])
-            headers = {}
-            for line in header_lines:
-                name, _, value = line.partition(":")
-                headers[name.strip().lower()] = value.strip()
-            if "content-length" in headers:
-                body = await self.reader.readexactly(int(headers["content-length"]))
-            elif headers.get("transfer-encoding") == "chunked":
-                body = await self._chunks()
-            else:
-                body = await self.reader.read()
-            return status, body
+            return await read_response(self.reader)
         finally:
             self.abort()
-
-    async def _chunks(self) -> bytes:
-        parts = []
-        while True:
-            size = int((await self.reader.readuntil(b"\r\n")).split(b";")[0], 16)
-            if size == 0:
-                await self.reader.readuntil(b"\r\n")
-                return b"".join(parts)
-            parts.append(await self.reader.readexactly(size))
-            await self.reader.readexactly(2)
 
     def abort(self) -> None:
         """Drop the connection at once (a client that gives up)."""
         self.writer.transport.abort()
+
+
+async def read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    """Read one response from reader (Content-Length, chunked, or to the end): status, body."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    status = int(status_line.split(" ", 2)[1])
+    headers = {}
+    for line in header_lines:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    if "content-length" in headers:
+        return status, await reader.readexactly(int(headers["content-length"]))
+    if headers.get("transfer-encoding") == "chunked":
+        parts = []
+        while size := int((await reader.readuntil(b"\r\n")).split(b";")[0], 16):
+            parts.append(await reader.readexactly(size))
+            await reader.readexactly(2)
+        await reader.readuntil(b"\r\n")
+        return status, b"".join(parts)
+    return status, await reader.read()
 
 
 async def post(
