@@ -25,21 +25,27 @@ decides, and this middleware sets it for the endpoint's requests.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, MutableMapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from asgiref.sync import SyncToAsync, ThreadSensitiveContext
 from django.urls import reverse
 
-__all__ = ["SHARED_CONTEXT", "EndpointThreadMiddleware"]
+__all__ = ["ENDPOINT_THREAD", "SHARED_CONTEXT", "EndpointThreadMiddleware"]
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
+#: The one thread where the wrapped requests' sync code runs, for the life of the process.
+ENDPOINT_THREAD = ThreadPoolExecutor(max_workers=1, thread_name_prefix="berrymq-endpoint")
+
 #: The thread-sensitive context of every wrapped request: never entered, never
-#: exited, so its thread lives as long as the process.
+#: exited (Django's own context inside it is then a no-op), so ENDPOINT_THREAD
+#: is never shut down.
 SHARED_CONTEXT = ThreadSensitiveContext()
+SyncToAsync.context_to_thread_executor[SHARED_CONTEXT] = ENDPOINT_THREAD
 
 
 class EndpointThreadMiddleware:
