@@ -14,6 +14,8 @@ few for the bench's own calls) and under uvicorn (one process). For each:
    memory per waiting poll.
 3. One ``send_message`` of "wake:up" wakes them all; each poll's latency is
    from that send until its answer is read. Every answer must be the message.
+   The server's CPU time over the wake-up, per poll, is reported beside the
+   latencies: on a shared machine latencies follow the load, CPU time much less.
 
 Targets (issue 13 §5): ASGI holds >= 5,000 polls; wakes them with p99 <= 1 s
 and median <= 250 ms; its memory per waiting poll <= 1/4 of the sync path's;
@@ -80,10 +82,16 @@ class PollRun:
     rss_waiting_kb: int
     threads_waiting: int
     latencies_s: list[float]
+    wake_cpu_s: float  # the server's CPU time from the wake-up until every poll was answered
 
     @property
     def kb_per_poll(self) -> float:
         return (self.rss_waiting_kb - self.rss_before_kb) / max(self.held, 1)
+
+    @property
+    def wake_cpu_us(self) -> float:
+        """Server CPU µs per woken poll: steady on a busy machine, unlike latencies."""
+        return 1e6 * self.wake_cpu_s / max(len(self.latencies_s), 1)
 
     def quantile_ms(self, q: float) -> float:
         ordered = sorted(self.latencies_s)
@@ -139,6 +147,11 @@ class Server:
             if line.startswith(field + ":"):
                 return int(line.split()[1])
         raise RuntimeError(f"{self.label}: no {field} in /proc status")
+
+    def cpu_seconds(self) -> float:
+        """The serving process's CPU time so far (user + system, Linux /proc)."""
+        fields = Path(f"/proc/{self.worker_pid()}/stat").read_text().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def waiting(self) -> int:
         count: int = self.call("status", [])["waiting_gets"]
@@ -200,6 +213,7 @@ async def hold_and_wake(server: Server, n: int) -> PollRun:
         eventually, server.waiting, lambda count: count >= n, timeout=120, interval=0.2
     )
     rss_waiting, threads = server.proc_status("VmRSS"), server.proc_status("Threads")
+    cpu_before = server.cpu_seconds()
     sent_at = time.perf_counter()
 
     async def answer(poll: HTTPRequest) -> float:
@@ -214,7 +228,8 @@ async def hold_and_wake(server: Server, n: int) -> PollRun:
     if status != 200:
         raise AssertionError(f"{server.label}: send_message answered {status} {data[:200]!r}")
     latencies = await asyncio.wait_for(asyncio.gather(*waiting), 300)
-    return PollRun(n, held, rss_before, rss_waiting, threads, list(latencies))
+    wake_cpu = server.cpu_seconds() - cpu_before
+    return PollRun(n, held, rss_before, rss_waiting, threads, list(latencies), wake_cpu)
 
 
 def _site(server: str, workdir: Path, key: str, plan: Plan) -> SiteProcess:
@@ -287,23 +302,29 @@ def _rates(servers: list[Server], plan: Plan) -> dict[str, Throughput]:
     for server in servers:  # warm up
         _run(send_rate(server, tokens[server.label], Plan(0, 0, 0.5, 1, plan.connections)))
     rounds: dict[str, list[tuple[float, int, int, list[float]]]] = {s.label: [] for s in servers}
+    cpu: dict[str, list[float]] = {s.label: [] for s in servers}
     for number in range(plan.rounds):
         order = servers if number % 2 == 0 else servers[::-1]
         for server in order:
-            rounds[server.label].append(_run(send_rate(server, tokens[server.label], plan)))
-    result = {}
+            before = server.cpu_seconds()
+            run = _run(send_rate(server, tokens[server.label], plan))
+            cpu[server.label].append(1e6 * (server.cpu_seconds() - before) / max(run[1], 1))
+            rounds[server.label].append(run)
+    result: dict[str, Throughput] = {}
     for server in servers:
         runs = rounds[server.label]
         median_run = sorted(runs, key=lambda r: r[0])[(len(runs) - 1) // 2]
         latencies = sorted(median_run[3]) or [0.0]
-        result[server.label] = Throughput(
-            label=f"{server.label} send_message",
+        label = f"{server.label} send_message"
+        result[label] = Throughput(
+            label=label,
             per_request=1,
             rounds_rps=tuple(r[0] for r in runs),
             requests=sum(r[1] for r in runs),
             errors=sum(r[2] for r in runs),
             latency_p50_us=1e6 * statistics.median(latencies),
             latency_p99_us=1e6 * latencies[int(0.99 * (len(latencies) - 1))],
+            cpu_us_per_request=min(cpu[server.label]) or None,
         )
     return result
 
@@ -314,6 +335,7 @@ def _rows(
     details = {
         "asgi": {**asgi.__dict__, "latencies_s": None, "kb_per_poll": asgi.kb_per_poll},
         "sync": {**sync.__dict__, "latencies_s": None, "kb_per_poll": sync.kb_per_poll},
+        "wake_cpu_us_per_poll": {"asgi": asgi.wake_cpu_us, "sync": sync.wake_cpu_us},
         "sync_threads": plan.sync_polls + SPARE_THREADS,
     }
     ratio = asgi.kb_per_poll / sync.kb_per_poll if sync.kb_per_poll > 0 else float("inf")
@@ -348,11 +370,18 @@ def _rows(
             ours=ratio,
             target=0.25,
         ),
+        CaseResult(
+            key="long_polls_wake_cpu",
+            title=f"wake CPU µs/poll ASGI / sync ({asgi.wake_cpu_us:.0f} / {sync.wake_cpu_us:.0f})",
+            unit="x",
+            ours=asgi.wake_cpu_us / sync.wake_cpu_us if sync.wake_cpu_us else float("inf"),
+            target=None,
+        ),
         throughput_pair(
             "long_polls_send_message",
             "send_message ASGI uvicorn vs sync gthread",
-            rates["ASGI uvicorn"],
-            rates["sync gunicorn gthread"],
+            rates["ASGI uvicorn send_message"],
+            rates["sync gunicorn gthread send_message"],
             target=0.9,
         ),
     ]
