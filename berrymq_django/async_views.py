@@ -1,9 +1,9 @@
 """The endpoint under ASGI: long polls that wait on the event loop, not in a thread.
 
-Django serves a sync view under ASGI in its one thread for sync code, one
-request at a time, so each waiting ``get`` would hold that thread (and a
-thread pool would need a thread per waiting poll). ``RPCEndpoint`` is the
-view callable ``urls.py`` routes to, and it is both kinds of view:
+Django serves a sync view under ASGI in a thread of the request's own, so
+each waiting ``get`` would hold a thread, and one that its client has left
+cannot be stopped. ``RPCEndpoint`` is the view callable ``urls.py`` routes
+to, and it is both kinds of view:
 
 - under WSGI (no event loop running in the thread) it is ``RPCView``'s sync
   view, the same code and cost as before;
@@ -37,7 +37,7 @@ from django.db import connections
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from rest_framework.request import Request
 
-from .asgi import SHARED_CONTEXT
+from .asgi import is_shared_context
 from .authentication import APIKeyAuthentication
 from .core.exceptions import BackendUnavailable
 from .rpc.context import CallContext
@@ -84,7 +84,7 @@ def give_back_sync_thread() -> None:
     sent: idle, but one per waiting poll. Given back, the thread exits, and
     sync code later in the request (request_finished) starts a new one. Not
     when a database connection is open: it belongs to that thread; nor under
-    ``asgi.EndpointThreadMiddleware``, whose one thread serves every request.
+    ``asgi.EndpointThreadMiddleware``, whose threads serve every request.
     Where the asgiref in use keeps its per-request threads elsewhere, the
     thread stays.
     """
@@ -94,7 +94,7 @@ def give_back_sync_thread() -> None:
     executors = getattr(SyncToAsync, "context_to_thread_executor", None)
     context = None if current is None else current.get(None)
     # The shared thread stays (asgi.py); a context given its own executor owns it.
-    if context is None or context is SHARED_CONTEXT or executors is None:
+    if context is None or is_shared_context(context) or executors is None:
         return
     if getattr(context, "_executor", None) is not None:
         return
