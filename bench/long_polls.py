@@ -5,7 +5,8 @@ gunicorn with one gthread worker (threads: the polls it is to hold, plus a
 few for the bench's own calls) and under uvicorn (one process). For each:
 
 1. ``send_message`` rate: 16 keep-alive connections send single messages for a
-   few seconds, rounds interleaved between the two servers.
+   few seconds, rounds interleaved between the two servers; beside it, the
+   rate of a plain Django view on each server: Django's own ASGI/WSGI ratio.
 2. N queue connections (``connect_via_queue("wake:*")``) are opened, the
    server's VmRSS read (/proc/<pid>/status), then a ``get`` waits on each,
    over its own raw socket (tests/support/rawhttp.py: a few KB per poll on
@@ -158,14 +159,37 @@ class Server:
         return count
 
 
-def _request(method: str, params: Any, headers: dict[str, str], port: int) -> bytes:
-    body = json.dumps({"jsonrpc": "2.0", "method": method, "params": params, "id": 1}).encode()
-    lines = [f"POST {RPC} HTTP/1.1", f"Host: 127.0.0.1:{port}", "Content-Type: application/json"]
-    lines += [f"Content-Length: {len(body)}", *(f"{k}: {v}" for k, v in headers.items())]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+@dataclass(frozen=True)
+class Load:
+    """One request sent again and again for the rate: to path, answered with ok in its body."""
+
+    name: str
+    path: str
+    body: bytes
+    ok: bytes
+    per_request: int
 
 
-async def _send_loop(port: int, request: bytes, stop_at: float) -> tuple[int, int, list[float]]:
+def loads(token: str) -> list[Load]:
+    """send_message of one message, and Django's floor: a plain view on the same server."""
+    call = {"jsonrpc": "2.0", "method": "send_message", "params": [token, "bench:rate", [1]]}
+    body = json.dumps({**call, "id": 1}).encode()
+    return [
+        Load("send_message", RPC, body, b'"result":"ok"', 1),
+        Load("plain Django view", "/plain/", body, b'"ok"', 0),
+    ]
+
+
+def _request(load: Load, headers: dict[str, str], port: int) -> bytes:
+    lines = [f"POST {load.path} HTTP/1.1", f"Host: 127.0.0.1:{port}"]
+    lines += ["Content-Type: application/json", f"Content-Length: {len(load.body)}"]
+    lines += [f"{k}: {v}" for k, v in headers.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + load.body
+
+
+async def _send_loop(
+    port: int, request: bytes, ok: bytes, stop_at: float
+) -> tuple[int, int, list[float]]:
     """Send request again and again on one keep-alive connection; count answers and errors."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     done = errors = 0
@@ -176,7 +200,7 @@ async def _send_loop(port: int, request: bytes, stop_at: float) -> tuple[int, in
             writer.write(request)
             status, body = await read_response(reader)
             latencies.append(time.perf_counter() - started)
-            if status == 200 and b'"result":"ok"' in body:
+            if status == 200 and ok in body:
                 done += 1
             else:
                 errors += 1
@@ -185,14 +209,14 @@ async def _send_loop(port: int, request: bytes, stop_at: float) -> tuple[int, in
     return done, errors, latencies
 
 
-async def send_rate(server: Server, token: str, plan: Plan) -> tuple[float, int, int, list[float]]:
-    """Load send_message on plan.connections connections: req/s, answers, errors, latencies."""
+async def send_rate(server: Server, load: Load, plan: Plan) -> tuple[float, int, int, list[float]]:
+    """Send load on plan.connections connections: req/s, answers, errors, latencies."""
     port = server.site.port
-    request = _request("send_message", [token, "bench:rate", [1]], server.headers, port)
+    request = _request(load, server.headers, port)
     started = time.perf_counter()
     stop_at = started + plan.rate_seconds
     runs = await asyncio.gather(
-        *(_send_loop(port, request, stop_at) for _ in range(plan.connections))
+        *(_send_loop(port, request, load.ok, stop_at) for _ in range(plan.connections))
     )
     elapsed = time.perf_counter() - started
     done = sum(r[0] for r in runs)
@@ -298,33 +322,36 @@ def run_long_polls(plan: Plan) -> tuple[list[CaseResult], dict[str, Throughput]]
 
 
 def _rates(servers: list[Server], plan: Plan) -> dict[str, Throughput]:
-    tokens = {s.label: s.call("connect_oneway", [3600]) for s in servers}
+    """Measure each load on each server, rounds interleaved; return the rates by label."""
+    runs: dict[str, list[tuple[float, int, int, list[float]]]] = {}
+    cpu: dict[str, list[float]] = {}
+    by_server = {s.label: loads(s.call("connect_oneway", [3600])) for s in servers}
     for server in servers:  # warm up
-        _run(send_rate(server, tokens[server.label], Plan(0, 0, 0.5, 1, plan.connections)))
-    rounds: dict[str, list[tuple[float, int, int, list[float]]]] = {s.label: [] for s in servers}
-    cpu: dict[str, list[float]] = {s.label: [] for s in servers}
+        for load in by_server[server.label]:
+            _run(send_rate(server, load, Plan(0, 0, 0.5, 1, plan.connections)))
     for number in range(plan.rounds):
-        order = servers if number % 2 == 0 else servers[::-1]
-        for server in order:
-            before = server.cpu_seconds()
-            run = _run(send_rate(server, tokens[server.label], plan))
-            cpu[server.label].append(1e6 * (server.cpu_seconds() - before) / max(run[1], 1))
-            rounds[server.label].append(run)
+        for server in servers if number % 2 == 0 else servers[::-1]:
+            for load in by_server[server.label]:
+                label = f"{server.label} {load.name}"
+                before = server.cpu_seconds()
+                run = _run(send_rate(server, load, plan))
+                cpu.setdefault(label, []).append(
+                    1e6 * (server.cpu_seconds() - before) / max(run[1], 1)
+                )
+                runs.setdefault(label, []).append(run)
     result: dict[str, Throughput] = {}
-    for server in servers:
-        runs = rounds[server.label]
-        median_run = sorted(runs, key=lambda r: r[0])[(len(runs) - 1) // 2]
+    for label, rounds in runs.items():
+        median_run = sorted(rounds, key=lambda r: r[0])[(len(rounds) - 1) // 2]
         latencies = sorted(median_run[3]) or [0.0]
-        label = f"{server.label} send_message"
         result[label] = Throughput(
             label=label,
-            per_request=1,
-            rounds_rps=tuple(r[0] for r in runs),
-            requests=sum(r[1] for r in runs),
-            errors=sum(r[2] for r in runs),
+            per_request=1 if label.endswith("send_message") else 0,
+            rounds_rps=tuple(r[0] for r in rounds),
+            requests=sum(r[1] for r in rounds),
+            errors=sum(r[2] for r in rounds),
             latency_p50_us=1e6 * statistics.median(latencies),
             latency_p99_us=1e6 * latencies[int(0.99 * (len(latencies) - 1))],
-            cpu_us_per_request=min(cpu[server.label]) or None,
+            cpu_us_per_request=min(cpu[label]) or None,
         )
     return result
 
@@ -383,6 +410,13 @@ def _rows(
             rates["ASGI uvicorn send_message"],
             rates["sync gunicorn gthread send_message"],
             target=0.9,
+        ),
+        throughput_pair(
+            "long_polls_plain_view",
+            "plain Django view ASGI vs sync (Django's floor)",
+            rates["ASGI uvicorn plain Django view"],
+            rates["sync gunicorn gthread plain Django view"],
+            target=None,
         ),
     ]
 

@@ -31,6 +31,7 @@ LONG_POLL_ROWS = {
     "long_polls_rss",
     "long_polls_wake_cpu",
     "long_polls_send_message",
+    "long_polls_plain_view",
 }
 # bench/__main__.py's QUICK plan for the timed cases.
 QUICK_N, QUICK_ROUNDS = 5_000, 3
