@@ -94,11 +94,29 @@ _pipeline: _Pipeline | None = None
 
 
 def site_report() -> dict[str, Any]:
-    """Return the site's own figures for the status method: its backend and how it fares."""
+    """Return the site's own figures for the status method: backend, its health, the limits.
+
+    ``limits`` maps each limit setting a client sizes its calls by to its
+    value here (bytes, counts, seconds), so a client or peer never has to
+    guess them.
+    """
     backend = default_dispatcher.backend
+    conf = pipeline()
+    limits = conf.limits
     report: dict[str, Any] = {
         "backend": f"{type(backend).__module__}.{type(backend).__qualname__}",
         "backend_status": backend.status(),
+        "limits": {
+            "MAX_BODY_BYTES": conf.max_body,
+            "MAX_BATCH": conf.max_batch,
+            "MAX_DEPTH": conf.max_depth,
+            "MAX_IDENTIFIER_LENGTH": limits.max_identifier_length,
+            "MAX_MESSAGES_PER_CALL": limits.max_messages_per_call,
+            "MAX_POLL_SECONDS": limits.max_poll_seconds,
+            "MAX_INTERCONNECTS": limits.max_interconnects,
+            "QUEUE_MAXSIZE": limits.queue_maxsize,
+            "DEDUP_SECONDS": limits.dedup_seconds,
+        },
     }
     waiting = getattr(connection_state(), "waiting", None)  # in-process state only
     if waiting is not None:

@@ -1,6 +1,6 @@
 """The plain-Python layers load without Django: what `lint-imports` checks, seen at run time.
 
-Importing every module of core, rpc and backends in a fresh interpreter
+Importing every module of core, rpc, backends and conformance in a fresh interpreter
 must leave no ``django`` or ``rest_framework`` module in ``sys.modules``:
 a script or a worker can use them without configuring Django.
 """
@@ -38,7 +38,13 @@ print(json.dumps({"loaded": django_modules(), "first_by": culprit}))
 
 
 @pytest.mark.parametrize(
-    "package", ["berrymq_django.core", "berrymq_django.rpc", "berrymq_django.backends"]
+    "package",
+    [
+        "berrymq_django.core",
+        "berrymq_django.rpc",
+        "berrymq_django.backends",
+        "berrymq_django.conformance",
+    ],
 )
 def test_plain_python_layer_imports_without_django(package: str):
     done = subprocess.run(

@@ -106,6 +106,12 @@ class MemoryConnectionState:
                     seen[uid] = now
         return fresh
 
+    def forget_uids(self, uids: list[str]) -> None:
+        """Drop uids, so a retry of the call that failed after accepting them is accepted."""
+        with self._lock:
+            for uid in uids:
+                self._uids.pop(uid, None)
+
     def open_connection(self, connection: Connection) -> None:
         """Store connection; a "queue" one starts collecting its messages now.
 

@@ -100,6 +100,14 @@ class ConnectionState(Protocol):
         """Record many uids at once; map each to whether it is new (see accept_uid)."""
         ...
 
+    def forget_uids(self, uids: list[str]) -> None:
+        """Drop uids accepted by a call that then failed, so the sender's retry is accepted.
+
+        Best effort: a state that cannot be reached logs it, and the retry is then
+        answered as duplicates.
+        """
+        ...
+
     def open_connection(self, connection: Connection) -> None:
         """Store a new connection (and, for style "queue", start collecting its messages)."""
         ...

@@ -51,26 +51,23 @@ def check_identifier(context: CallContext, text: str, name: str = "identifier") 
     try:
         ident = parse_identifier(text)
     except (TypeError, ValueError) as exc:
-        raise RPCError(INVALID_PARAMS, f"Invalid params: {exc}") from None
+        # Named: talk takes two identifiers, and the caller must know which one is bad.
+        raise RPCError(INVALID_PARAMS, f"Invalid params: {name!r}: {exc}") from None
     if ident.is_local:
         raise RPCError(
             INVALID_PARAMS,
-            f"Invalid params: {text!r} is local (its name starts with '_'); local messages "
-            "never cross processes.",
+            f"Invalid params: {name!r} {text!r} is local (its name starts with '_'); local "
+            "messages never cross processes.",
         )
     return text
 
 
 def _wire_identifier(context: CallContext, text: str, index: int, field: str) -> None:
     """Check messages[index].field as _identifier does; the error's data names the index."""
-    where = f"messages[{index}].{field}"
     try:
-        check_identifier(context, text, where)
+        check_identifier(context, text, f"messages[{index}].{field}")
     except RPCError as exc:
-        problem = exc.message.removeprefix("Invalid params: ")
-        raise RPCError(
-            INVALID_PARAMS, f"Invalid params: {where}: {problem}", {"index": index}
-        ) from None
+        raise RPCError(INVALID_PARAMS, exc.message, {"index": index}) from None
 
 
 def build_batch(context: CallContext, messages: list[dict[str, Any]]) -> list[tuple[Message, Seen]]:

@@ -2,8 +2,8 @@
 
 The original protocol (connect_oneway, interconnect, connect_via_queue,
 send_message, get, get_nowait, close_connection) keeps its names and
-meaning; send_messages, talk, status and rpc.discover are new. ``get`` has
-an awaitable twin for event loops (ASGI), whose wait holds no thread. Each
+meaning; send_messages, talk, status and rpc.discover are new (``get``
+also has an awaitable twin for event loops: rpc/awaitables.py). Each
 procedure declares its params once (``params.Param``): that schema is both
 what ``rpc.discover`` publishes and what every call is validated against,
 so the procedures below only check what a schema cannot say (identifiers,
@@ -13,25 +13,32 @@ limits from the settings, tokens). No Django here: the view passes a
 
 from __future__ import annotations
 
-import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from ..core.message import Message
 from ..core.store import Empty
 from ..core.version import __version__
-from .connections import AwaitableQueue, Connection, ConnectionQueue, Style, new_token
+from .connections import Connection, ConnectionQueue, Style, new_token
 from .context import CallContext, Limits
 from .inbound import WIRE_MESSAGE, Seen, build_batch, check_identifier
 from .params import Param, Registry, openrpc_document
 from .peers import callback_name, incoming
-from .protocol import FORBIDDEN, INVALID_PARAMS, INVALID_TOKEN, TIMEOUT, RPCError, limit_exceeded
+from .protocol import (
+    FORBIDDEN,
+    INVALID_PARAMS,
+    INVALID_TOKEN,
+    PROTOCOL_VERSION,
+    TIMEOUT,
+    RPCError,
+    limit_exceeded,
+)
 
 __all__ = [
-    "ASYNC_PROCEDURES",
     "PROCEDURES",
     "CallContext",
     "Limits",
-    "acall",
     "call",
     "discover_document",
 ]
@@ -43,9 +50,6 @@ DEFAULT_TTL_SECONDS = 600.0
 registry = Registry()
 PROCEDURES = registry.procedures
 call = registry.call
-#: Procedures with an event-loop twin (``acall`` awaits it), by name.
-ASYNC_PROCEDURES = registry.awaitables
-acall = registry.acall
 procedure = registry.procedure
 
 
@@ -203,7 +207,8 @@ def send_message(
     # Every message's uid is remembered, one given here too: a copy that comes back
     # through a peer (in a mesh, say) is a duplicate, not a second delivery.
     if context.state.accept_uid(message.uid, context.limits.dedup_seconds):
-        context.dispatcher.send(message)
+        with _forgotten_on_failure(context, [message.uid]):
+            context.dispatcher.send(message)
     return "ok"
 
 
@@ -237,17 +242,34 @@ def send_messages(context: CallContext, token: str, messages: list[Any]) -> dict
     accepted = 0
     told: Seen = ()
     try:
-        for message, seen in built:
-            uid = message.uid
-            if fresh.get(uid, False):
-                fresh[uid] = False  # the same uid twice in one batch is a duplicate too
-                if seen != told:
-                    incoming.seen = told = seen  # our peers that have it get no copy
-                send(message)
-                accepted += 1
+        with _forgotten_on_failure(context, [uid for uid, new in fresh.items() if new]):
+            for message, seen in built:
+                uid = message.uid
+                if fresh.get(uid, False):
+                    fresh[uid] = False  # the same uid twice in one batch is a duplicate too
+                    if seen != told:
+                        incoming.seen = told = seen  # our peers that have it get no copy
+                    send(message)
+                    accepted += 1
     finally:
         incoming.seen = ()
     return {"accepted": accepted, "duplicates": len(messages) - accepted}
+
+
+@contextmanager
+def _forgotten_on_failure(context: CallContext, uids: list[str]) -> Iterator[None]:
+    """Forget uids if the block raises: the call fails, so its sender will send them again.
+
+    The failed call's database writes are rolled back (ATOMIC_REQUESTS), and it
+    is answered with an error, so nothing tells the sender which of its
+    messages were delivered: the retry delivers all of them (at least once)
+    rather than none of the rest (lost as "duplicates").
+    """
+    try:
+        yield
+    except BaseException:
+        context.state.forget_uids(uids)
+        raise
 
 
 @procedure(
@@ -269,41 +291,6 @@ def get(context: CallContext, token: str, block: bool, timeout: float | None) ->
     return _pull(context, token, block and wait > 0, wait)
 
 
-@registry.awaitable("get")
-async def aget(
-    context: CallContext, token: str, block: bool, timeout: float | None
-) -> dict[str, Any]:
-    """Answer get on an event loop: wait on the queue without holding a thread.
-
-    A shared state (Redis) reads over the network and its queues cannot be
-    awaited: there the call runs as ``get`` in a worker thread.
-    """
-    if context.state.shared:
-        return await asyncio.to_thread(get, context, token, block, timeout)
-    cap = context.limits.max_poll_seconds
-    wait = context.wait_budget(cap if timeout is None else min(timeout, cap))
-    queue = _queue(context, token)
-    try:
-        if block and wait > 0 and isinstance(queue, AwaitableQueue):
-            message = await _await(context, queue, wait)
-        elif block and wait > 0:
-            message = await asyncio.to_thread(queue.get, True, wait)
-        else:
-            message = queue.get_nowait()
-    except Empty:
-        raise RPCError(TIMEOUT, "timeout") from None
-    return message.to_dict()
-
-
-async def _await(context: CallContext, queue: AwaitableQueue, wait: float) -> Message:
-    if context.before_wait is not None:
-        try:
-            return queue.get_nowait()
-        except Empty:
-            context.before_wait()
-    return await queue.aget(wait)
-
-
 @procedure(
     "get_nowait",
     TOKEN,
@@ -315,7 +302,7 @@ def get_nowait(context: CallContext, token: str) -> dict[str, Any]:
 
 
 def _pull(context: CallContext, token: str, block: bool, wait: float) -> dict[str, Any]:
-    queue = _queue(context, token)
+    queue = pull_queue(context, token)
     try:
         message = queue.get(block, wait) if block else queue.get_nowait()
     except Empty:
@@ -323,7 +310,8 @@ def _pull(context: CallContext, token: str, block: bool, wait: float) -> dict[st
     return message.to_dict()
 
 
-def _queue(context: CallContext, token: str) -> ConnectionQueue:
+def pull_queue(context: CallContext, token: str) -> ConnectionQueue:
+    """Return the queue of token's connection; RPCError if it is not the caller's queue one."""
     connection = _connection(context, token)
     if connection.style != "queue":
         raise RPCError(
@@ -369,7 +357,8 @@ def talk(
 
 @procedure(
     "status",
-    summary="Report this node: name, backend, connections and counters (key holders only).",
+    summary="Report this node: name, protocol version, limits, connections and counters "
+    "(key holders only).",
     result={"type": "object"},
 )
 def status(context: CallContext) -> dict[str, Any]:
@@ -378,7 +367,7 @@ def status(context: CallContext) -> dict[str, Any]:
     styles: dict[str, int] = {}
     for connection in context.state.connections():
         styles[connection.style] = styles.get(connection.style, 0) + 1
-    report: dict[str, Any] = {"node": context.dispatcher.node_name}
+    report: dict[str, Any] = {"node": context.dispatcher.node_name, "protocol": PROTOCOL_VERSION}
     if context.site_report is not None:
         report.update(context.site_report())
     report["connections"] = sum(styles.values())

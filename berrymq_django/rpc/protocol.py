@@ -52,6 +52,7 @@ __all__ = [
     "LIMIT_EXCEEDED",
     "METHOD_NOT_FOUND",
     "PARSE_ERROR",
+    "PROTOCOL_VERSION",
     "THROTTLED",
     "TIMEOUT",
     "UNAUTHENTICATED",
@@ -63,6 +64,10 @@ __all__ = [
     "parse_request",
     "result_response",
 ]
+
+#: The version of the protocol docs/protocol.rst describes, which ``status`` reports:
+#: within 1.x, methods, params, results and error codes only grow (see its rules).
+PROTOCOL_VERSION = "1.0"
 
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600

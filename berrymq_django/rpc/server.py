@@ -25,8 +25,9 @@ from functools import partial
 from typing import Any, Protocol, TypeVar
 
 from ..core.exceptions import BackendUnavailable
+from .awaitables import ASYNC_PROCEDURES, acall
 from .context import CallContext
-from .methods import ASYNC_PROCEDURES, acall, call
+from .methods import call
 from .protocol import (
     INTERNAL_ERROR,
     INVALID_REQUEST,

@@ -519,6 +519,21 @@ def test_accept_uids_answers_a_batch_across_processes(make_dispatcher):
     assert b.accept_uids([], 60) == {}
 
 
+def test_forgotten_uids_are_accepted_again_across_processes(make_dispatcher):
+    """A call that failed after accepting its uids forgets them: the retry is no duplicate."""
+    a, b = make_dispatcher().backend.connection_state, make_dispatcher().backend.connection_state
+    assert a.accept_uids(["u1", "u2", "x" * 1000], 60) == dict.fromkeys(
+        ["u1", "u2", "x" * 1000], True
+    )
+    a.forget_uids(["u1", "x" * 1000])
+    a.forget_uids([])
+    assert b.accept_uids(["u1", "u2", "x" * 1000], 60) == {
+        "u1": True,
+        "u2": False,
+        "x" * 1000: True,
+    }
+
+
 def test_accepted_uid_is_forgotten_after_its_window(make_dispatcher, raw, prefix):
     a = make_dispatcher()
     assert a.backend.connection_state.accept_uid("uid-1", 0.2)

@@ -7,6 +7,7 @@ import time
 import uuid
 from collections.abc import Callable
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -479,6 +480,48 @@ def test_a_retried_send_messages_delivers_nothing_twice(
     assert len(received) == 5
 
 
+@pytest.mark.parametrize("method", ["send_messages", "send_message"])
+def test_a_call_that_failed_leaves_its_uids_free_for_the_retry(
+    client: Client, oneway_token: str, follow: Follow, method: str
+):
+    """A call answered with an error delivered nothing for sure: its retry is not a duplicate.
+
+    With ATOMIC_REQUESTS the failed call's writes are rolled back, so had its uids
+    been kept, the sender's retry would be dropped and the messages lost.
+    """
+    received = follow("pay:*")
+    failing = [True]
+
+    def fail_once(message: Message) -> None:
+        if failing[0]:
+            raise RuntimeError("the follower failed")
+
+    register_function("pay:*", fail_once)
+    messages = [{"id": "pay:x", "uid": new_uid()} for _ in range(3)]
+
+    def send() -> Any:
+        if method == "send_messages":
+            return rpc(client, "send_messages", [oneway_token, messages])
+        return rpc(client, "send_message", {"token": oneway_token, **_one(messages[1])})
+
+    with berrymq_config(RAISE_ERRORS=True):
+        assert error(send())["code"] == INTERNAL_ERROR
+        failing[0] = False
+        answer = result(send())
+
+    uids = [m["uid"] for m in messages]
+    if method == "send_messages":
+        assert answer == {"accepted": 3, "duplicates": 0}
+        # The first message reached its first follower before the failure: at least once.
+        assert [m.uid for m in received] == [uids[0], *uids]
+    else:
+        assert [m.uid for m in received] == [uids[1], uids[1]]
+
+
+def _one(message: dict[str, Any]) -> dict[str, Any]:
+    return {"identifier": message["id"], "uid": message["uid"]}
+
+
 def test_dedup_is_across_principals(client: Client, oneway_token: str, follow: Follow):
     received = follow("pay:*")
     uid = new_uid()
@@ -894,9 +937,36 @@ def test_status_describes_the_node(client: Client):
     status = result(rpc(client, "status", []))
 
     assert status["node"] == NODE_NAME
+    assert status["protocol"] == "1.0"
     assert isinstance(status["backend"], str)
     assert "Memory" in status["backend"]
     assert type(status["connections"]) is int
+
+
+def test_status_reports_the_limits_clients_size_their_calls_by(client: Client):
+    with berrymq_config(MAX_BATCH=7, MAX_MESSAGES_PER_CALL=9, MAX_POLL_SECONDS=3.5):
+        limits = result(rpc(client, "status", []))["limits"]
+
+    assert limits["MAX_BATCH"] == 7
+    assert limits["MAX_MESSAGES_PER_CALL"] == 9
+    assert limits["MAX_POLL_SECONDS"] == 3.5
+    assert set(limits) == {
+        "MAX_BODY_BYTES", "MAX_BATCH", "MAX_DEPTH", "MAX_IDENTIFIER_LENGTH",
+        "MAX_MESSAGES_PER_CALL", "MAX_POLL_SECONDS", "MAX_INTERCONNECTS", "QUEUE_MAXSIZE",
+        "DEDUP_SECONDS",
+    }  # fmt: skip
+
+
+def test_a_bad_identifier_names_its_param(client: Client, oneway_token: str):
+    # talk takes two identifiers: the error says which one is wrong.
+    params = [oneway_token, "ask:x", "a:b:c"]
+    assert "'callback_identifier'" in error(rpc(client, "talk", params))["message"]
+    params = [oneway_token, "_local:x", "ask:y"]
+    assert "'identifier'" in error(rpc(client, "talk", params))["message"]
+    batch = [{"id": "ok:x"}, {"id": "a b:c"}]
+    refused = error(rpc(client, "send_messages", [oneway_token, batch]))
+    assert "'messages[1].id'" in refused["message"]
+    assert refused["data"] == {"index": 1}
 
 
 def test_status_names_the_follower_groups_of_this_process(client: Client):

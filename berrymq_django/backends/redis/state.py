@@ -104,6 +104,21 @@ class RedisConnectionState:
             return fresh
         return {uid: bool(new) for uid, new in zip(fresh, answers, strict=True)}
 
+    def forget_uids(self, uids: list[str]) -> None:
+        """Delete uids' keys, so the retry of a call that failed after accepting them counts."""
+        if not uids:
+            return
+        try:
+            self.client.get().delete(*(self.keys.uid(uid) for uid in uids))
+        except RedisError as exc:
+            self.client.note_error(exc)
+            logger.warning(
+                "berryMQ could not forget %d uid(s) of a failed call (%s); "
+                "its retry will be answered as duplicates.",
+                len(uids),
+                exc,
+            )
+
     def open_connection(self, connection: Connection) -> None:
         connection.touch()
         ttl_ms = milliseconds(connection.ttl)

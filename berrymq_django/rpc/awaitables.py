@@ -1,0 +1,60 @@
+"""The procedures' event-loop twins: what an ASGI endpoint awaits instead of calling.
+
+A twin takes the same params (checked by the same schema), gives the same
+results and errors, and waits without holding a thread. ``get`` is the one
+procedure that waits, so it is the one with a twin; every other procedure
+runs as it is, in a thread (see ``server.ahandle_body``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from ..core.message import Message
+from ..core.store import Empty
+from .connections import AwaitableQueue
+from .context import CallContext
+from .methods import get, pull_queue, registry
+from .protocol import TIMEOUT, RPCError
+
+__all__ = ["ASYNC_PROCEDURES", "acall", "aget"]
+
+#: Procedures with an event-loop twin (``acall`` awaits it), by name.
+ASYNC_PROCEDURES = registry.awaitables
+acall = registry.acall
+
+
+@registry.awaitable("get")
+async def aget(
+    context: CallContext, token: str, block: bool, timeout: float | None
+) -> dict[str, Any]:
+    """Answer get on an event loop: wait on the queue without holding a thread.
+
+    A shared state (Redis) reads over the network and its queues cannot be
+    awaited: there the call runs as ``get`` in a worker thread.
+    """
+    if context.state.shared:
+        return await asyncio.to_thread(get, context, token, block, timeout)
+    cap = context.limits.max_poll_seconds
+    wait = context.wait_budget(cap if timeout is None else min(timeout, cap))
+    queue = pull_queue(context, token)
+    try:
+        if block and wait > 0 and isinstance(queue, AwaitableQueue):
+            message = await _await(context, queue, wait)
+        elif block and wait > 0:
+            message = await asyncio.to_thread(queue.get, True, wait)
+        else:
+            message = queue.get_nowait()
+    except Empty:
+        raise RPCError(TIMEOUT, "timeout") from None
+    return message.to_dict()
+
+
+async def _await(context: CallContext, queue: AwaitableQueue, wait: float) -> Message:
+    if context.before_wait is not None:
+        try:
+            return queue.get_nowait()
+        except Empty:
+            context.before_wait()
+    return await queue.aget(wait)
