@@ -4,13 +4,17 @@ Under ASGI Django runs each sync view in a thread of its own, which a
 waiting get would hold, and which a client that goes away cannot stop; these
 tests need the endpoint's async path to pass. The site is the peering
 test site (tests/peering/site_settings.py) served by uvicorn; requests go
-over raw asyncio sockets (tests/support/rawhttp.py), a few KB each.
+over raw asyncio sockets (tests/support/rawhttp.py), a few KB each. The
+conformance kit, run against the same site, checks every protocol rule on
+the async path.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,8 +22,10 @@ from typing import Any
 
 import pytest
 
+from berrymq_django.conformance import rules_for
 from tests.support import SiteProcess, eventually
 from tests.support.rawhttp import HTTPRequest, post
+from tests.support.sites import ROOT
 
 KEY = "asgi-poller-key-0123456789abcdef"
 BEARER = {"Authorization": f"Bearer {KEY}"}
@@ -181,3 +187,25 @@ def test_async_path_refuses_callers_without_a_valid_key(site: SiteProcess) -> No
     assert [status for status, _ in answers] == [401, 401, 401]
     assert {json.loads(body)["error"]["code"] for _, body in answers} == {-32004}
     assert waiting_gets(site) == 0
+
+
+@pytest.mark.parametrize("peer", [False, True], ids=["client", "peer"])
+def test_the_conformance_kit_passes_against_the_asgi_site(site: SiteProcess, peer: bool) -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "berrymq_django.conformance",
+            f"{site.base_url}{RPC}",
+            "--api-key",
+            KEY,
+            *(["--peer"] if peer else []),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    expected = len(rules_for(peer=peer))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"{expected} of {expected} rules passed" in done.stdout, done.stdout
