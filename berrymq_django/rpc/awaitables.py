@@ -9,7 +9,10 @@ runs as it is, in a thread (see ``server.ahandle_body``).
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+import contextvars
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 from ..core.message import Message
 from ..core.store import Empty
@@ -18,11 +21,24 @@ from .context import CallContext
 from .methods import get, pull_queue, registry
 from .protocol import TIMEOUT, RPCError
 
-__all__ = ["ASYNC_PROCEDURES", "acall", "aget"]
+__all__ = ["ASYNC_PROCEDURES", "BLOCKING_GETS", "acall", "aget"]
+
+T = TypeVar("T")
 
 #: Procedures with an event-loop twin (``acall`` awaits it), by name.
 ASYNC_PROCEDURES = registry.awaitables
 acall = registry.acall
+
+#: Gets that must block (on a shared state) at once, each in a thread of its own as
+#: under WSGI; Python's default executor has a handful of threads, each of which a
+#: waiting get would hold for its whole poll. Threads start as needed and are reused.
+BLOCKING_GETS = 4096
+_blocking = ThreadPoolExecutor(max_workers=BLOCKING_GETS, thread_name_prefix="berrymq-get")
+
+
+def _in_thread(fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+    context = contextvars.copy_context()
+    return asyncio.get_running_loop().run_in_executor(_blocking, context.run, fn, *args)
 
 
 @registry.awaitable("get")
@@ -32,10 +48,10 @@ async def aget(
     """Answer get on an event loop: wait on the queue without holding a thread.
 
     A shared state (Redis) reads over the network and its queues cannot be
-    awaited: there the call runs as ``get`` in a worker thread.
+    awaited: there the call runs as ``get`` in a thread of its own.
     """
     if context.state.shared:
-        return await asyncio.to_thread(get, context, token, block, timeout)
+        return await _in_thread(get, context, token, block, timeout)
     cap = context.limits.max_poll_seconds
     wait = context.wait_budget(cap if timeout is None else min(timeout, cap))
     queue = pull_queue(context, token)
@@ -43,7 +59,7 @@ async def aget(
         if block and wait > 0 and isinstance(queue, AwaitableQueue):
             message = await _await(context, queue, wait)
         elif block and wait > 0:
-            message = await asyncio.to_thread(queue.get, True, wait)
+            message = await _in_thread(queue.get, True, wait)
         else:
             message = queue.get_nowait()
     except Empty:
