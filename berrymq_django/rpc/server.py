@@ -99,7 +99,8 @@ async def ahandle_body(
     answers: list[bytes | None] = []
     waiting: list[Any] = []  # sync calls not yet run, in order
     for item in items:
-        if not (isinstance(item, dict) and item.get("method") in ASYNC_PROCEDURES):
+        method = item.get("method") if isinstance(item, dict) else None
+        if not (isinstance(method, str) and method in ASYNC_PROCEDURES):
             waiting.append(item)
             continue
         if waiting:

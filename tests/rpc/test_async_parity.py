@@ -101,8 +101,10 @@ async def scenario(post: Post) -> list[Answer]:
             req("get", ["<q>", "yes"], "g3"),
             req("send_messages", ["<o>", [wire("u-3", "parity:three")]], "s2"),
             req("get_nowait", ["<q>"], "g4"),
+            {"jsonrpc": "2.0", "method": ["get"], "id": "m"},  # not a method name
         ]
     )
+    await send({"jsonrpc": "2.0", "method": {"get": 1}, "params": ["<q>"], "id": 2})
     await send([req("get", ["<q>", True, 0.01], None)])  # a batch of notifications: 204
     await send(b"{")
     await send(b"[]")
