@@ -5,7 +5,8 @@ One scenario of calls (results, every kind of error, batches, notifications,
 through the async path (AsyncClient, where the endpoint is a coroutine
 function), each on a fresh backend; the responses must match byte for byte,
 status and headers included, once the tokens each run was given are
-replaced by their names.
+replaced by their names. Generated bodies aimed at ``get`` (hypothesis,
+with the fuzzer's values) must get the same bytes on both paths too.
 """
 
 from __future__ import annotations
@@ -17,12 +18,15 @@ from typing import Any
 
 import pytest
 from django.test import AsyncClient, Client
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from berrymq_django import async_views
 from berrymq_django.backends.memory import MemoryBackend
 
 from .conftest import berrymq_config
 from .helpers import KEY_B, KEY_C, rpc_url
+from .test_fuzz import json_values
 
 Post = Callable[[bytes, dict[str, str], str], Awaitable[tuple[int, dict[str, str], bytes]]]
 Answer = tuple[int, dict[str, str], bytes]
@@ -176,3 +180,40 @@ def test_sync_and_async_paths_answer_the_same_bytes(monkeypatch: pytest.MonkeyPa
     statuses = {status for status, _, _ in sync_answers}
     assert statuses == {200, 204, 401, 405}
     assert b'"origin":"elsewhere"' in sync_answers[8][2]  # the message came back
+
+
+# -- generated bodies aimed at get, the one call the async path answers itself ----------
+
+get_params = st.one_of(
+    json_values,
+    st.tuples(st.just("<q>"), json_values).map(list),
+    st.tuples(st.just("<q>"), st.booleans(), json_values).map(list),
+    st.fixed_dictionaries({"token": st.just("<q>")}, optional={"block": json_values}),
+    st.fixed_dictionaries({"token": json_values, "timeout": json_values}),
+)
+get_calls = st.builds(
+    lambda method, params, id, v1: req(method, params, id, v1=v1),
+    st.sampled_from(["get", "get_nowait", "GET", "get "]) | json_values,
+    get_params,
+    st.none() | st.integers() | st.text(max_size=3) | json_values,
+    st.booleans(),
+)
+get_bodies = get_calls | st.lists(get_calls | json_values, min_size=1, max_size=4)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(payload=get_bodies)
+def test_generated_get_calls_answer_the_same_bytes_on_both_paths(payload: Any) -> None:
+    with berrymq_config(BACKEND=f"{__name__}.SyncRunBackend", MAX_POLL_SECONDS=0.01):
+        client = Client()
+        headers = {"Authorization": f"Bearer {KEY_B}"}
+        token = client.post(
+            rpc_url(),
+            data=json.dumps(req("connect_via_queue", ["fuzz:*", 60])),
+            content_type="application/json",
+            headers=headers,
+        ).json()["result"]
+        body = json.dumps(payload).replace("<q>", token).encode()
+        ours = drive_sync(sync_post(client)(body, headers, "POST"))
+        theirs = asyncio.run(async_post(AsyncClient())(body, headers, "POST"))
+    assert ours == theirs
