@@ -68,13 +68,18 @@ def handle_body(
     ``isolate()`` is entered around each call; a failing call's exception
     passes through it (see the module docstring).
     """
-    decoded = _decode(body, context, max_batch, max_depth)
-    if isinstance(decoded, bytes):
-        return decoded
-    items, batch = decoded
-    if not batch:
-        return _answer(items[0], context, isolate)
-    return _join([_answer(item, context, isolate) for item in items])
+    if context.deadline is None:
+        context.deadline = time.monotonic() + context.limits.max_poll_seconds
+    try:
+        payload = decode_body(body, max_depth)
+    except RPCError as error:
+        return encode(error_response(error))
+    if isinstance(payload, list):
+        refused = _refused_batch(payload, max_batch)
+        if refused is not None:
+            return refused
+        return _join([_answer(item, context, isolate) for item in payload])
+    return _answer(payload, context, isolate)
 
 
 async def ahandle_body(
@@ -92,13 +97,18 @@ async def ahandle_body(
     ``handle_body`` runs them, through ``run_sync(fn)``, which returns an
     awaitable of fn's result (Django's ``sync_to_async``, say).
     """
-    decoded = _decode(body, context, max_batch, max_depth)
-    if isinstance(decoded, bytes):
-        return decoded
-    items, batch = decoded
+    if context.deadline is None:
+        context.deadline = time.monotonic() + context.limits.max_poll_seconds
+    try:
+        payload = decode_body(body, max_depth)
+    except RPCError as error:
+        return encode(error_response(error))
+    batch = isinstance(payload, list)
+    if batch and (refused := _refused_batch(payload, max_batch)) is not None:
+        return refused
     answers: list[bytes | None] = []
     waiting: list[Any] = []  # sync calls not yet run, in order
-    for item in items:
+    for item in payload if batch else [payload]:
         method = item.get("method") if isinstance(item, dict) else None
         if not (isinstance(method, str) and method in ASYNC_PROCEDURES):
             waiting.append(item)
@@ -112,29 +122,14 @@ async def ahandle_body(
     return _join(answers) if batch else answers[0]
 
 
-def _decode(
-    body: bytes, context: CallContext, max_batch: int, max_depth: int
-) -> bytes | tuple[list[Any], bool]:
-    """Start the request's deadline; return its calls and whether they came as a batch.
-
-    A body that cannot be answered call by call gets its error answer instead.
-    """
-    if context.deadline is None:
-        context.deadline = time.monotonic() + context.limits.max_poll_seconds
-    try:
-        payload = decode_body(body, max_depth)
-    except RPCError as error:
-        return encode(error_response(error))
-    if isinstance(payload, list):
-        if not payload:
-            return encode(
-                error_response(RPCError(INVALID_REQUEST, "Invalid Request: empty batch."))
-            )
-        if len(payload) > max_batch:
-            too_long = limit_exceeded("MAX_BATCH", max_batch, len(payload), "The batch length")
-            return encode(error_response(too_long))
-        return payload, True
-    return [payload], False
+def _refused_batch(payload: list[Any], max_batch: int) -> bytes | None:
+    """Return the error answer of a batch that is empty or too long; None for a good one."""
+    if not payload:
+        return encode(error_response(RPCError(INVALID_REQUEST, "Invalid Request: empty batch.")))
+    if len(payload) > max_batch:
+        too_long = limit_exceeded("MAX_BATCH", max_batch, len(payload), "The batch length")
+        return encode(error_response(too_long))
+    return None
 
 
 def _join(answers: list[bytes | None]) -> bytes | None:
