@@ -64,9 +64,8 @@ _MARKS = _marks()
 
 def serving_async() -> bool:
     """Tell whether the endpoint answers on an event loop: under ASGI, without ATOMIC_REQUESTS."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
+    # asyncio's own no-raise check: under WSGI this runs twice per request.
+    if asyncio._get_running_loop() is None:
         return False
     return not any(db.get("ATOMIC_REQUESTS") for db in connections.settings.values())
 
@@ -175,10 +174,15 @@ class RPCEndpoint:
     def __init__(self) -> None:
         self._sync_view = RPCView.as_view()
 
-    def __getattr__(self, name: str) -> object:
-        if name in _MARKS:
-            return _MARKS[name] if serving_async() else None
-        raise AttributeError(name)
+    # How asyncio (Python 3.11) and inspect (3.12+) tell a coroutine function. Properties,
+    # not __getattr__: inspect looks up several absent attributes, each a raise there.
+    @property
+    def _is_coroutine(self) -> object:
+        return _MARKS.get("_is_coroutine") if serving_async() else None
+
+    @property
+    def _is_coroutine_marker(self) -> object:
+        return _MARKS.get("_is_coroutine_marker") if serving_async() else None
 
     def __call__(
         self, request: HttpRequest, *args: Any, **kwargs: Any
