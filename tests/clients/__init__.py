@@ -1,0 +1,1 @@
+"""The client libraries in other languages (clients/), against a real site."""
