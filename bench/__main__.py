@@ -21,6 +21,7 @@ CASES = (
     "peering",
     "mesh",
     "long_polls",
+    "outbox",
 )
 
 
@@ -72,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
             groups,
             long_polls,
             memory,
+            outbox,
             peering,
             queues,
             redis_throughput,
@@ -96,6 +98,10 @@ def main(argv: list[str] | None = None) -> int:
             continue
         if case == "redis" and (reason := redis_throughput.unavailable()):
             print(f"bench: skipping redis: {reason}", file=sys.stderr, flush=True)
+            skipped[case] = reason
+            continue
+        if case == "outbox" and (reason := outbox.unavailable()):
+            print(f"bench: skipping outbox: {reason}", file=sys.stderr, flush=True)
             skipped[case] = reason
             continue
         if case == "groups" and (reason := groups.unavailable()):
@@ -128,6 +134,14 @@ def main(argv: list[str] | None = None) -> int:
             if args.rounds:
                 groups_plan = replace(groups_plan, rounds=args.rounds)
             case_results, case_timings = groups.run_groups(groups_plan)
+            results += case_results
+            timings[case] = case_timings
+            continue
+        if case == "outbox":
+            outbox_plan = outbox.QUICK if args.quick else outbox.FULL
+            if args.rounds:
+                outbox_plan = replace(outbox_plan, rounds=args.rounds)
+            case_results, case_timings = outbox.run_outbox(outbox_plan)
             results += case_results
             timings[case] = case_timings
             continue

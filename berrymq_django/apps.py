@@ -106,6 +106,7 @@ def _reconfigure_on_change(*, setting: str, **kwargs: Any) -> None:
         configure_dispatcher()
         configure_peers()
         connect_model_events()
+        configure_outbox()
 
 
 def management_command(argv: Sequence[str]) -> str | None:
@@ -168,6 +169,23 @@ def _configure_peers_at_start_up() -> None:
         )
 
 
+def configure_outbox() -> None:
+    """Apply BERRYMQ["OUTBOX"] (imported here: the outbox loads the model, once apps are ready)."""
+    from berrymq_django.outbox.setup import configure_outbox
+
+    configure_outbox()
+
+
+def _configure_outbox_at_start_up() -> None:
+    try:
+        configure_outbox()
+    except ImproperlyConfigured as exc:
+        logger.error(
+            "%s The outbox stays off until it is fixed (manage.py check lists every problem).",
+            exc,
+        )
+
+
 class BerryMQConfig(AppConfig):
     """Configure ``default_dispatcher`` from settings and import every app's receivers."""
 
@@ -191,6 +209,7 @@ class BerryMQConfig(AppConfig):
             _configure_peers_at_start_up()
             peers()  # the registry joins the lifecycle even with no PEERS: interconnects add links
             connect_model_events(skip_unknown=True)
+            _configure_outbox_at_start_up()
         # Background work (peer links, call-back sync) starts with the site, never
         # during migrate or another management command (see serves_site).
         if serves_site():

@@ -33,13 +33,14 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar, cast
 
 from asgiref.sync import SyncToAsync, markcoroutinefunction, sync_to_async
-from django.db import connections
+from django.db import DatabaseError, connections
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from rest_framework.request import Request
 
 from .asgi import is_shared_context
 from .authentication import APIKeyAuthentication
 from .core.exceptions import BackendUnavailable
+from .outbox.writer import batched as outbox_batched
 from .rpc.context import CallContext
 from .rpc.server import ahandle_body
 from .views import RPCView, _Pipeline, context_for, pipeline, read_body, respond, unavailable
@@ -102,6 +103,15 @@ def give_back_sync_thread() -> None:
         executor.shutdown(wait=False)
 
 
+def _calls_in_sync_thread(fn: Callable[[], T]) -> Awaitable[T]:
+    # As RPCView.answer runs them: with the outbox on, their messages in one INSERT.
+    def batched() -> T:
+        with outbox_batched():
+            return fn()
+
+    return _in_sync_thread(batched)
+
+
 class _Deferred(HttpResponse):
     """What ``post`` returns inside DRF's pipeline under ASGI: the caller, its answer to come."""
 
@@ -128,9 +138,9 @@ async def aanswer(request: HttpRequest, context: CallContext, conf: _Pipeline) -
             context,
             max_batch=conf.max_batch,
             max_depth=conf.max_depth,
-            run_sync=_in_sync_thread,
+            run_sync=_calls_in_sync_thread,
         )
-    except BackendUnavailable as exc:
+    except (BackendUnavailable, DatabaseError) as exc:
         return unavailable(exc)
     return respond(answer)
 

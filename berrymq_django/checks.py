@@ -13,8 +13,11 @@ berrymq_django.E007      "rest_framework" missing from INSTALLED_APPS
 berrymq_django.E008      an API_KEYS name that other callers' principals use
 berrymq_django.E009      BACKEND_OPTIONS that the BACKEND refuses
 berrymq_django.E010      an interconnected peer while SELF_URL is not set
+berrymq_django.E011      OUTBOX names a DATABASE that DATABASES lacks
 berrymq_django.W001      ALLOW_ANONYMOUS while DEBUG is False
 berrymq_django.W002      an API key shorter than MIN_API_KEY_LENGTH while DEBUG is False
+berrymq_django.W003      the outbox's oldest pending message is older than WARN_SECONDS
+                         (a database check: ``manage.py check --database default``)
 ======================== ===============================================================
 
 Start-up never stops on a mistake: the app reads BERRYMQ leniently, logging each
@@ -34,13 +37,21 @@ from django.apps import AppConfig, apps
 from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
+from django.db import DatabaseError, connections
 
 from berrymq_django.conf import DEFAULTS, IMPORT_STRINGS, perform_import, validate
 from berrymq_django.core.api import default_dispatcher
+from berrymq_django.outbox.options import outbox_options
 from berrymq_django.peering import peer_configs
 from berrymq_django.rpc.peers import CALLBACK_PRINCIPAL_PREFIX
 
-__all__ = ["MIN_API_KEY_LENGTH", "check_dependencies", "check_security", "check_settings"]
+__all__ = [
+    "MIN_API_KEY_LENGTH",
+    "check_dependencies",
+    "check_outbox",
+    "check_security",
+    "check_settings",
+]
 
 # 32 characters of secrets.token_urlsafe() carry about 190 bits.
 MIN_API_KEY_LENGTH = 32
@@ -93,7 +104,60 @@ def check_settings(app_configs: Iterable[AppConfig] | None = None, **kwargs: Any
             errors.extend(_callback_errors(user.get("PEERS"), user.get("SELF_URL")))
     errors.extend(_reserved_key_names(user.get("API_KEYS")))
     errors.extend(_model_event_errors(user.get("MODEL_EVENTS")))
+    if "OUTBOX" in user and "OUTBOX" not in bad:
+        errors.extend(_outbox_errors(user["OUTBOX"]))
     return errors
+
+
+def _outbox_errors(value: Any) -> list[Any]:
+    database = outbox_options(value).database
+    if database in settings.DATABASES:
+        return []
+    return [
+        checks.Error(
+            f"BERRYMQ setting 'OUTBOX' names DATABASE {database!r}, which DATABASES lacks.",
+            hint=f"Use one of {', '.join(map(repr, settings.DATABASES))}.",
+            id="berrymq_django.E011",
+        )
+    ]
+
+
+def check_outbox(
+    app_configs: Iterable[AppConfig] | None = None,
+    databases: Iterable[str] | None = None,
+    **kwargs: Any,
+) -> list[Any]:
+    """Warn when the outbox's oldest pending message waits longer than WARN_SECONDS.
+
+    A database check: it runs with ``manage.py check --database <alias>``.
+    """
+    try:
+        options = outbox_options(getattr(settings, "BERRYMQ", {}).get("OUTBOX"))
+    except (ImproperlyConfigured, AttributeError):
+        return []  # check_settings reports it
+    if not options.enabled or options.database not in (databases or ()):
+        return []
+    from berrymq_django.outbox.store import stats  # the model: loaded once apps are ready
+    from berrymq_django.outbox.table import TABLE
+
+    try:
+        if TABLE not in connections[options.database].introspection.table_names():
+            return []  # not migrated yet (this runs before ``migrate`` creates it)
+        figures = stats(options.database)
+    except DatabaseError as exc:
+        return [checks.Warning(f"berryMQ outbox: cannot read it: {exc}", id="berrymq_django.W003")]
+    return [
+        checks.Warning(
+            f"berryMQ outbox: the oldest message pending for {name!r} has waited "
+            f"{entry['oldest_pending_seconds']:.0f} s ({entry['pending']} pending), more than "
+            f"WARN_SECONDS ({options.warn_seconds:g}).",
+            hint="Is the relay running (the site, or manage.py berrymq_relay), and is the "
+            "destination up? manage.py berrymq_outbox shows every destination.",
+            id="berrymq_django.W003",
+        )
+        for name, entry in figures.items()
+        if (entry["oldest_pending_seconds"] or 0) > options.warn_seconds
+    ]
 
 
 def _unknown_key(key: Any) -> Any:
@@ -284,3 +348,4 @@ def register_checks() -> None:
     checks.register(check_settings)
     checks.register(check_dependencies)
     checks.register(check_security, checks.Tags.security)
+    checks.register(check_outbox, checks.Tags.database)

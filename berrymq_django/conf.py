@@ -28,6 +28,7 @@ from django.core.signals import setting_changed
 from django.utils.module_loading import import_string
 
 from berrymq_django.backends.base import GroupPolicy
+from berrymq_django.outbox.options import outbox_options
 from berrymq_django.validators import VALIDATORS, is_name
 
 logger = logging.getLogger("berrymq.conf")
@@ -78,6 +79,9 @@ DEFAULTS: dict[str, Any] = {
     "GROUP_MAX_ATTEMPTS": 3,
     "GROUP_MAXLEN": 1_000_000,
     "GROUP_DEAD_LETTERS": 10_000,
+    # Durable delivery: write non-local messages to a table in the caller's transaction and
+    # relay them from there (ENABLED, DATABASE, BATCH, RETENTION_SECONDS, RELAY, ...).
+    "OUTBOX": {},
 }
 
 # Settings given as dotted paths (a value that is already an object is kept as is),
@@ -103,6 +107,8 @@ def validate(key: str, value: Any) -> None:
         )
     if key == "API_KEYS":
         _validate_api_keys(value)
+    if key == "OUTBOX":
+        outbox_options(value)
 
 
 def _shown(key: str, value: Any) -> str:

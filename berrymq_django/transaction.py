@@ -14,6 +14,8 @@ from django.db import transaction
 
 from berrymq_django.core.api import default_dispatcher
 from berrymq_django.core.identifier import parse_identifier
+from berrymq_django.core.message import Message
+from berrymq_django.outbox.writer import current_writer, stage_on_commit
 
 __all__ = ["twitter_on_commit"]
 
@@ -27,7 +29,19 @@ def twitter_on_commit(
     savepoint around the call) rolls back, and the message goes out at once when
     no transaction is open. ``using`` names the database alias, as in Django; the
     identifier is checked now, so a malformed one fails in the caller.
+
+    With the outbox on (README.rst, "Durable delivery"), the message's outbox
+    rows are written in the transaction now, in one INSERT per
+    ``berrymq_django.outbox.atomic()`` block; arguments that are not JSON
+    raise TypeError here.
     """
     parse_identifier(identifier)
+    if current_writer() is not None:
+        # The outbox is on: the rows are written in this transaction; local followers
+        # still run at commit.
+        message = Message(identifier, args, kwargs, default_dispatcher.node_name)
+        deliver = partial(default_dispatcher.send, message, forward=False)
+        if stage_on_commit(message, deliver, using):
+            return
     send = partial(default_dispatcher.twitter, identifier, *args, **kwargs)
     transaction.on_commit(send, using=using)

@@ -121,4 +121,5 @@ VALIDATORS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "GROUP_MAX_ATTEMPTS": (_is_attempts, f"an int from 1 to {MAX_ATTEMPTS}"),
     "GROUP_MAXLEN": (_is_limit, "a positive int"),
     "GROUP_DEAD_LETTERS": (_is_limit, "a positive int"),
+    "OUTBOX": (lambda v: isinstance(v, Mapping), "a dict of outbox options"),
 }

@@ -14,7 +14,8 @@ cheap. That matters to CSRF checks, which look at ``request.POST`` for a
 form token before they read the ``X-CSRFToken`` header.
 
 With ATOMIC_REQUESTS each call runs in a savepoint (see rpc/server.py), and
-a request refused or failed as a whole is marked for rollback.
+a request refused or failed as a whole is marked for rollback. With the
+outbox on, a request's messages that go on are written in one INSERT.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from functools import partial
 from typing import Any
 
 from django.core.signals import setting_changed
-from django.db import connections, transaction
+from django.db import DatabaseError, connections, transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from rest_framework import exceptions, status
 from rest_framework.authentication import BaseAuthentication
@@ -42,6 +43,9 @@ from .authentication import APIKeyAuthentication, APIKeyClient
 from .conf import berrymq_settings
 from .core.api import default_dispatcher
 from .core.exceptions import BackendUnavailable
+from .outbox.setup import outbox_status
+from .outbox.writer import batched as outbox_batched
+from .outbox.writer import current_writer
 from .peering import connection_state, peers
 from .permissions import IsBerryMQClient
 from .rpc import protocol
@@ -98,7 +102,7 @@ def site_report() -> dict[str, Any]:
 
     ``limits`` maps each limit setting a client sizes its calls by to its
     value here (bytes, counts, seconds), so a client or peer never has to
-    guess them.
+    guess them. With the outbox on, ``outbox`` gives its figures.
     """
     backend = default_dispatcher.backend
     conf = pipeline()
@@ -121,6 +125,8 @@ def site_report() -> dict[str, Any]:
     waiting = getattr(connection_state(), "waiting", None)  # in-process state only
     if waiting is not None:
         report["waiting_gets"] = waiting()
+    if current_writer() is not None:
+        report["outbox"] = outbox_status()
     return report
 
 
@@ -187,9 +193,11 @@ def read_body(request: HttpRequest, conf: _Pipeline) -> bytes | HttpResponse:
     return body
 
 
-def unavailable(exc: BackendUnavailable) -> HttpResponse:
-    """Answer a request the backend cannot serve now: HTTP 503, which a client retries."""
-    # Transient, unlike a method's crash (-32603).
+def unavailable(exc: BackendUnavailable | DatabaseError) -> HttpResponse:
+    """Answer a request the backend (or the outbox's database) cannot serve now: HTTP 503.
+
+    Transient, unlike a method's crash (-32603): a client retries a 503.
+    """
     logger.warning("berryMQ endpoint: the backend cannot answer now: %s", exc)
     set_rollback()
     error = protocol.RPCError(protocol.UNAVAILABLE, f"Service unavailable: {exc}; try again later.")
@@ -262,14 +270,16 @@ class RPCView(APIView):
         if isinstance(body, HttpResponse):
             return body
         try:
-            answer = handle_body(
-                body,
-                context,
-                max_batch=conf.max_batch,
-                max_depth=conf.max_depth,
-                isolate=_savepoints() or nullcontext,
-            )
-        except BackendUnavailable as exc:
+            # With the outbox on, the messages a call sends on are written in one INSERT.
+            with outbox_batched():
+                answer = handle_body(
+                    body,
+                    context,
+                    max_batch=conf.max_batch,
+                    max_depth=conf.max_depth,
+                    isolate=_savepoints() or nullcontext,
+                )
+        except (BackendUnavailable, DatabaseError) as exc:
             return unavailable(exc)
         return respond(answer)
 

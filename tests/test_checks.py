@@ -342,6 +342,13 @@ BAD_SETTINGS: list[tuple[dict[str, Any], str, list[str]]] = [
     ({"PEERS": {"site-b": {**PEER, "API_KEY": "k" * 32 + "\n"}}}, E005, ["['API_KEY']"]),
     ({"BACKEND": "tests.testapp.broken_backend.Backend"}, E004, ["'BACKEND'", "RuntimeError"]),
     ({"PEERS": {"site-b": {**PEER, "STYLE": "interconnect"}}}, E010, ["['site-b']", "SELF_URL"]),
+    ({"OUTBOX": True}, E003, ["'OUTBOX'", "True"]),
+    ({"OUTBOX": {"ENABLED": "yes"}}, E003, ["'OUTBOX'", "['ENABLED']", "'yes'"]),
+    ({"OUTBOX": {"BATCH": 0}}, E003, ["'OUTBOX'", "['BATCH']", "0"]),
+    ({"OUTBOX": {"RETENTION_SECONDS": -1}}, E003, ["['RETENTION_SECONDS']", "-1"]),
+    ({"OUTBOX": {"POLL_SECONDS": "1"}}, E003, ["['POLL_SECONDS']", "'1'"]),
+    ({"OUTBOX": {"BATCHES": 5}}, E003, ["'OUTBOX'", "BATCHES", "BATCH"]),
+    ({"OUTBOX": {"DATABASE": "elsewhere"}}, "berrymq_django.E011", ["'elsewhere'", "DATABASES"]),
 ]
 
 

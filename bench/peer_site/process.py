@@ -27,6 +27,7 @@ class PeerSite:
         keys: dict[str, str],
         peers: dict[str, Any],
         receive: bool = True,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.name = name
         self.state_path = workdir / f"{name}-state.json"
@@ -44,6 +45,7 @@ class PeerSite:
                 "BERRYMQ_BENCH_PEERS": json.dumps(peers),
                 "BERRYMQ_BENCH_STATE": str(self.state_path),
                 "BERRYMQ_BENCH_RECEIVE": "1" if receive else "0",
+                **(env or {}),
             },
             gunicorn={"worker_class": "gthread", "threads": 8, "graceful_timeout": 5},
             workdir=workdir,
@@ -73,9 +75,13 @@ class PeerSite:
     def log(self, lines: int = 30) -> str:
         return self.site.log(lines)
 
-    def send(self, run: str, n: int, rate: float = 0.0) -> float:
-        """Make this site twitter n messages of run; return the seconds its loop took."""
-        answer = self.http.post("/send/", json={"run": run, "n": n, "rate": rate}, timeout=600)
+    def send(
+        self, run: str, n: int, rate: float = 0.0, per: int = 0, business: bool = False
+    ) -> float:
+        """Make this site twitter n messages of run (in transactions of per, if given, each
+        writing a business row with business); return the seconds its loop took."""
+        data = {"run": run, "n": n, "rate": rate, "per": per, "business": business}
+        answer = self.http.post("/send/", json=data, timeout=600)
         answer.raise_for_status()
         seconds: float = answer.json()["seconds"]
         return seconds

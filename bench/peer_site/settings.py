@@ -2,6 +2,8 @@
 
 BERRYMQ_BENCH_NODE   node name           BERRYMQ_BENCH_SELF_URL  SELF_URL
 BERRYMQ_BENCH_KEYS   JSON of API_KEYS    BERRYMQ_BENCH_PEERS     JSON of PEERS
+BERRYMQ_BENCH_DATABASES  JSON of DATABASES (the outbox case)
+BERRYMQ_BENCH_EXTRA      JSON of more BERRYMQ keys (OUTBOX)
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ SECRET_KEY = "bench-only-insecure-key"
 DEBUG = False
 ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
 INSTALLED_APPS = [
-    # DRF's Request needs contrib.auth's AnonymousUser; nothing touches a database.
+    # DRF's Request needs contrib.auth's AnonymousUser; only the outbox touches a database.
     "django.contrib.contenttypes",
     "django.contrib.auth",
     "rest_framework",
@@ -22,7 +24,7 @@ INSTALLED_APPS = [
 ]
 MIDDLEWARE: list[str] = []
 ROOT_URLCONF = "bench.peer_site.urls"
-DATABASES: dict[str, dict[str, str]] = {}
+DATABASES: dict[str, dict[str, str]] = json.loads(os.environ.get("BERRYMQ_BENCH_DATABASES", "{}"))
 USE_TZ = True
 USE_I18N = False
 
@@ -31,6 +33,7 @@ BERRYMQ = {
     "SELF_URL": os.environ.get("BERRYMQ_BENCH_SELF_URL"),
     "API_KEYS": json.loads(os.environ.get("BERRYMQ_BENCH_KEYS", "{}")),
     "PEERS": json.loads(os.environ.get("BERRYMQ_BENCH_PEERS", "{}")),
+    **json.loads(os.environ.get("BERRYMQ_BENCH_EXTRA", "{}")),
 }
 
 # Errors only, but the peer warnings (retries, drops) stay visible in the log file.

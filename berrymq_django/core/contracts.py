@@ -8,6 +8,7 @@ which the Django app fills from ``BERRYMQ["BACKEND"]``).
     GroupTransport                         (optional: runs follower groups across processes)
     Inbox                                  (what a Transport hands messages to)
     Relay                                  (what carries messages to peer sites)
+    Forwarder                              (optional: takes over publish + relays)
     Store                                  (the buffer behind a pull Queue)
 
 ``LocalBackend`` (core/local.py) implements Backend for one process and is
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Backend",
+    "Forwarder",
     "GroupTransport",
     "Inbox",
     "Relay",
@@ -93,6 +95,17 @@ class Relay(Protocol):
     """Something that carries non-local messages onward, such as a peer's link."""
 
     def relay(self, message: Message) -> None: ...
+
+
+class Forwarder(Protocol):
+    """Takes over where non-local messages go: the backend and the relays, in its own way.
+
+    Installed with ``Dispatcher.set_forwarder``; ``forward`` is called once
+    per non-local message leaving the process, in the sender's thread,
+    after this process's followers had it. What it raises reaches the sender.
+    """
+
+    def forward(self, message: Message) -> None: ...
 
 
 class Transport(Protocol):

@@ -4,11 +4,13 @@ Every way in goes through one delivery path::
 
     twitter / atwitter / talk   a message made here
     send(message)               a message made elsewhere (RPC, a peer), as if made here
+                                (forward=False: this process's followers only)
     receive(message)            a message from another process (the transport):
                                 local followers only, never forwarded again
 
     -> route (cached) -> _run (or _arun, or _answer for talk) -> each Subscription.deliver
-                      -> _forward: backend.publish + every relay, for non-local messages
+                      -> _forward (onward.py): backend.publish + every relay, or the
+                         forwarder that takes their place, for non-local messages
 
 and one error rule, ``_failed``: a follower's exception (its guard's too) is
 re-raised to the sender when ``raise_errors`` is on *and* the sender is
@@ -44,12 +46,13 @@ from .identifier import Identifier, parse_identifier
 from .lifecycle import lifecycle
 from .local import LocalBackend
 from .message import Message
+from .onward import Onward
 from .pool import DeliveryPool
 from .registrations import Registrations
 from .subscription import SKIPPED, Registry, Route, Subscription, dotted_name
 
 if TYPE_CHECKING:
-    from .contracts import Backend, GroupTransport, Relay, Store
+    from .contracts import Backend, GroupTransport, Store
 
 __all__ = ["Dispatcher", "default_node_name", "dotted_name"]
 
@@ -61,7 +64,7 @@ def default_node_name() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
 
-class Dispatcher(Registrations):
+class Dispatcher(Onward, Registrations):
     """Deliver messages to followers and queues, and hand non-local ones onward.
 
     Registration (register_function, register_method, unregister, queues,
@@ -76,7 +79,6 @@ class Dispatcher(Registrations):
     ) -> None:
         super().__init__()
         self._pool: DeliveryPool | None = None
-        self._relays: tuple[Relay, ...] = ()
         self._named = node_name is not None  # a default name follows the pid after fork
         self.node_name = node_name or default_node_name()
         self.raise_errors = raise_errors
@@ -163,12 +165,13 @@ class Dispatcher(Registrations):
             self._forward(message)
         return message
 
-    def send(self, message: Message) -> None:
+    def send(self, message: Message, *, forward: bool = True) -> None:
         """Send a message built elsewhere (an RPC client's, a peer's) as if twittered here.
 
         Local followers and queues get it, and a non-local one goes on to the
-        backend and the relays, keeping its uid and origin. A message with
-        ``reply_to`` is a talk() request: followers here answer it too.
+        backend and the relays, keeping its uid and origin (unless forward is
+        False: the outbox sends it on itself). A message with ``reply_to`` is a
+        talk() request: followers here answer it too.
         """
         if self._dead:
             self._sweep()
@@ -179,7 +182,7 @@ class Dispatcher(Registrations):
             pool = self._pool
             if pool is None or not pool.submit(self._run, route, message, False):
                 self._run(route, message, True)
-        if route.forward:
+        if forward and route.forward:
             self._forward(message)
 
     def receive(self, message: Message) -> None:
@@ -238,7 +241,10 @@ class Dispatcher(Registrations):
         message = Message(identifier, args, kwargs, self.node_name)
         await self._arun(route, message)
         if route.forward:
-            self._forward(message)
+            if self._forwarder is None:
+                self._forward(message)
+            else:  # a forwarder may block (the outbox writes to its database)
+                await sync_to_async(self._forward)(message)
         return message
 
     def talk(
@@ -323,27 +329,6 @@ class Dispatcher(Registrations):
             "berryMQ follower %s raised on message %r", sub.label, message.id, exc_info=exc
         )
 
-    def _forward(self, message: Message) -> None:
-        if self.backend.forwards:
-            self.backend.publish(message)
-        for relay in self._relays:
-            try:
-                relay.relay(message)
-            except Exception:
-                logger.exception("berryMQ relay %r failed on message %r", relay, message.id)
-
-    def add_relay(self, relay: Relay) -> None:
-        """Hand every non-local message sent here to relay.relay(message) (peering)."""
-        with self._lock:
-            self._relays = (*self._relays, relay)
-            self._invalidate()
-
-    def remove_relay(self, relay: Relay) -> None:
-        """Stop handing messages to relay; unknown relays are ignored."""
-        with self._lock:
-            self._relays = tuple(r for r in self._relays if r is not relay)
-            self._invalidate()
-
     def reset(self) -> None:
         """Remove every follower and queue and zero the counters."""
         with self._lock:
@@ -373,9 +358,6 @@ class Dispatcher(Registrations):
             self._apply_group_changes()
 
     # -- what Registrations asks ----------------------------------------------
-
-    def _forwarding(self) -> bool:
-        return self.backend.forwards or bool(self._relays)
 
     def _distributes_groups(self) -> bool:
         return bool(getattr(self.backend, "distributes_groups", False))

@@ -223,6 +223,17 @@ class Peers:
 
     def relay(self, message: Message) -> None:
         """Hand a non-local message to each link that wants it and whose peer lacks it."""
+        targets, seen = self.route(message)
+        if targets:
+            item = Outgoing(message, seen)  # one for all: its wire form is made once
+            for link in targets:
+                link.put(item)
+
+    def route(self, message: Message) -> _Route:
+        """Return the sending links message goes to, and the sites each peer is told have it.
+
+        Read in the sending thread (``incoming.seen`` is the sender's), cached.
+        """
         key = (message.id, message.origin, incoming.seen)
         routes = self._routes
         route = routes.get(key)
@@ -231,11 +242,7 @@ class Peers:
             if len(routes) >= _MAX_ROUTES:
                 routes.clear()
             routes[key] = route
-        targets, seen = route
-        if targets:
-            item = Outgoing(message, seen)  # one for all: its wire form is made once
-            for link in targets:
-                link.put(item)
+        return route
 
     def _route(self, identifier: str, origin: str, seen: tuple[str, ...]) -> _Route:
         """Decide which links a message goes to, and what each peer is told has it."""

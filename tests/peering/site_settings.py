@@ -6,6 +6,7 @@ BERRYMQ_SITE_KEYS    JSON {principal: key} of who may call us
 BERRYMQ_SITE_PEERS   JSON of BERRYMQ["PEERS"]
 BERRYMQ_SITE_EXTRA   JSON of more BERRYMQ keys (MAX_POLL_SECONDS, say)
 BERRYMQ_SITE_JOURNAL a file the "*:*" follower appends each message to (survives restarts)
+BERRYMQ_SITE_DATABASES JSON of DATABASES (the outbox's tests: SQLite or PostgreSQL)
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ INSTALLED_APPS = [
 ]
 MIDDLEWARE: list[str] = []
 ROOT_URLCONF = "tests.peering.siteapp.urls"
-DATABASES: dict[str, dict[str, str]] = {}
+DATABASES: dict[str, dict[str, str]] = json.loads(os.environ.get("BERRYMQ_SITE_DATABASES", "{}"))
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -83,6 +83,21 @@ class Site(SiteProcess):
         response.raise_for_status()
         return int(response.json()["pid"])
 
+    def twitter_batch(
+        self, identifier: str, count: int, *, start: int = 0, rollback: bool = False
+    ) -> int:
+        """Make the site twitter_on_commit count messages in one outbox ``atomic()`` block
+        (rolled back, with rollback); return the pid of the worker that did."""
+        data = {
+            "id": identifier,
+            "count": count,
+            "start": start,
+            "atomic": "rollback" if rollback else "commit",
+        }
+        response = self.http.post("/send/", json=data, timeout=60)
+        response.raise_for_status()
+        return int(response.json()["pid"])
+
     def received(self, origin: str | None = None) -> list[dict[str, Any]]:
         """What the site's "*:*" follower got, oldest first (only from origin, if given)."""
         items = self.http.get("/received/", timeout=30).json()["received"]

@@ -10,18 +10,39 @@ from django.urls import include, path
 from django.views.decorators.csrf import csrf_exempt
 
 from berrymq_django import twitter
+from berrymq_django.outbox import atomic
 from berrymq_django.peering import peers
+from berrymq_django.transaction import twitter_on_commit
 
 from . import receivers
 
 
+class _RolledBack(Exception):
+    pass
+
+
 @csrf_exempt
 def send(request: HttpRequest) -> JsonResponse:
-    """POST {"id", "count": n, "start": s, "args": [...]}: twitter n messages (i, *args)."""
+    """POST {"id", "count": n, "start": s, "args": [...]}: twitter n messages (i, *args).
+
+    With "atomic": "commit" or "rollback", twitter_on_commit them in one
+    berrymq_django.outbox.atomic() block that commits or rolls back.
+    """
     data = json.loads(request.body)
     start, count, extra = int(data.get("start", 0)), int(data.get("count", 1)), data.get("args", [])
-    for i in range(start, start + count):
-        twitter(data["id"], i, *extra)
+    mode = data.get("atomic")
+    if mode is None:
+        for i in range(start, start + count):
+            twitter(data["id"], i, *extra)
+        return JsonResponse({"sent": count, "pid": os.getpid()})
+    try:
+        with atomic():
+            for i in range(start, start + count):
+                twitter_on_commit(data["id"], i, *extra)
+            if mode == "rollback":
+                raise _RolledBack
+    except _RolledBack:
+        pass
     return JsonResponse({"sent": count, "pid": os.getpid()})
 
 
