@@ -3,7 +3,8 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 # Two installs, each with its stamp: the demo needs the package alone; tests,
-# lint and benchmarks need the dev tools and the Redis and PostgreSQL clients as well.
+# lint and benchmarks need the dev tools, the Redis and PostgreSQL clients and
+# prometheus-client as well.
 RUN_STAMP := $(VENV)/.installed-run
 DEV_STAMP := $(VENV)/.installed-dev
 
@@ -18,7 +19,7 @@ $(RUN_STAMP): pyproject.toml | $(BIN)/python
 	touch $@
 
 $(DEV_STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e ".[dev,redis,postgres]"
+	$(BIN)/pip install --quiet -e ".[dev,redis,postgres,metrics]"
 	touch $@
 
 install: $(DEV_STAMP)

@@ -62,6 +62,7 @@ def configure_dispatcher(dispatcher: Dispatcher | None = None) -> None:
         node_name=berrymq_settings.NODE_NAME,
         backend=backend,
         raise_errors=bool(berrymq_settings.RAISE_ERRORS),
+        follower_timing=bool(berrymq_settings.FOLLOWER_TIMING),
     )
     if not berrymq_settings.NODE_NAME:
         dispatcher.use_default_node_name()  # "<host>-<pid>", anew in each forked worker

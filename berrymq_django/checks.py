@@ -18,6 +18,7 @@ berrymq_django.W001      ALLOW_ANONYMOUS while DEBUG is False
 berrymq_django.W002      an API key shorter than MIN_API_KEY_LENGTH while DEBUG is False
 berrymq_django.W003      the outbox's oldest pending message is older than WARN_SECONDS
                          (a database check: ``manage.py check --database default``)
+berrymq_django.W004      METRICS_PUBLIC while prometheus-client is not installed
 ======================== ===============================================================
 
 Start-up never stops on a mistake: the app reads BERRYMQ leniently, logging each
@@ -41,6 +42,7 @@ from django.db import DatabaseError, connections
 
 from berrymq_django.conf import DEFAULTS, IMPORT_STRINGS, perform_import, validate
 from berrymq_django.core.api import default_dispatcher
+from berrymq_django.metrics import INSTALL_HINT, prometheus_available
 from berrymq_django.outbox.options import outbox_options
 from berrymq_django.peering import peer_configs
 from berrymq_django.rpc.peers import CALLBACK_PRINCIPAL_PREFIX
@@ -48,6 +50,7 @@ from berrymq_django.rpc.peers import CALLBACK_PRINCIPAL_PREFIX
 __all__ = [
     "MIN_API_KEY_LENGTH",
     "check_dependencies",
+    "check_metrics",
     "check_outbox",
     "check_security",
     "check_settings",
@@ -312,6 +315,23 @@ def check_dependencies(app_configs: Iterable[AppConfig] | None = None, **kwargs:
     ]
 
 
+def check_metrics(app_configs: Iterable[AppConfig] | None = None, **kwargs: Any) -> list[Any]:
+    """Warn when METRICS_PUBLIC asks for metrics that cannot be served (no prometheus-client)."""
+    user = getattr(settings, "BERRYMQ", None)
+    if not isinstance(user, Mapping) or user.get("METRICS_PUBLIC") is not True:
+        return []
+    if prometheus_available():
+        return []
+    return [
+        checks.Warning(
+            "BERRYMQ setting 'METRICS_PUBLIC' is True, but prometheus-client is not installed: "
+            "berrymq/metrics answers 501.",
+            hint=INSTALL_HINT,
+            id="berrymq_django.W004",
+        )
+    ]
+
+
 def check_security(app_configs: Iterable[AppConfig] | None = None, **kwargs: Any) -> list[Any]:
     """Warn about settings that open the JSON-RPC endpoint in production (DEBUG False)."""
     user = getattr(settings, "BERRYMQ", None)
@@ -347,5 +367,6 @@ def register_checks() -> None:
     """Register this module's checks with Django (idempotent: the registry is a set)."""
     checks.register(check_settings)
     checks.register(check_dependencies)
+    checks.register(check_metrics)
     checks.register(check_security, checks.Tags.security)
     checks.register(check_outbox, checks.Tags.database)

@@ -45,6 +45,10 @@ DEFAULTS: dict[str, Any] = {
     # MULTIPLICITY > 0 delivers on that many threads, 0 delivers synchronously.
     "RAISE_ERRORS": False,
     "MULTIPLICITY": 0,
+    # Figures: time each follower call (two clock readings per call); counts are always kept.
+    "FOLLOWER_TIMING": True,
+    # Metrics (berrymq/metrics, needs the "metrics" extra): True lets anyone scrape them.
+    "METRICS_PUBLIC": False,
     # Django integration: models whose saves and deletes send "<app_label>.<model>:created",
     # ":updated" and ":deleted" after commit.
     "MODEL_EVENTS": [],

@@ -94,6 +94,8 @@ VALIDATORS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "AUTODISCOVER": (_is_module_list, "a list of module names"),
     "RAISE_ERRORS": (lambda v: isinstance(v, bool), "True or False"),
     "MULTIPLICITY": (_is_count, "an int of 0 or more"),
+    "FOLLOWER_TIMING": (lambda v: isinstance(v, bool), "True or False"),
+    "METRICS_PUBLIC": (lambda v: isinstance(v, bool), "True or False"),
     "MODEL_EVENTS": (_is_names, 'a list of model labels like "shop.Order"'),
     "API_KEYS": (_is_api_keys, "a dict of principal name to key string"),
     "ALLOW_ANONYMOUS": (lambda v: isinstance(v, bool), "True or False"),

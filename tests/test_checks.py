@@ -280,6 +280,8 @@ BAD_SETTINGS: list[tuple[dict[str, Any], str, list[str]]] = [
     ({"RAISE_ERRORS": "yes"}, E003, ["'RAISE_ERRORS'", "'yes'"]),
     ({"MULTIPLICITY": "four"}, E003, ["'MULTIPLICITY'", "'four'"]),
     ({"MULTIPLICITY": -1}, E003, ["'MULTIPLICITY'", "-1"]),
+    ({"FOLLOWER_TIMING": "on"}, E003, ["'FOLLOWER_TIMING'", "'on'"]),
+    ({"METRICS_PUBLIC": 1}, E003, ["'METRICS_PUBLIC'", "1"]),
     ({"MODEL_EVENTS": "shop.Order"}, E003, ["'MODEL_EVENTS'", "'shop.Order'"]),
     ({"MODEL_EVENTS": ["shop.Ordr"]}, E006, ["'MODEL_EVENTS'", "'shop.Ordr'"]),
     ({"API_KEYS": {"site-b": 123}}, E003, ["'API_KEYS'", "'site-b'"]),

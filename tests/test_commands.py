@@ -14,6 +14,13 @@ from berrymq_django import Follower, Message, Queue, following, following_functi
 from berrymq_django.introspection import FollowerRow, follower_rows
 
 MODULE = __name__
+NO_FIGURES = {
+    "delivered": 0,
+    "errors": 0,
+    "mean_seconds": None,
+    "last_error": None,
+    "last_error_at": None,
+}
 
 
 def run(*args: str) -> str:
@@ -61,19 +68,22 @@ def test_rows_are_grouped_by_identifier_in_delivery_order() -> None:
 def test_table_is_the_default() -> None:
     assert run() == run("--format", "table")
     lines = run().splitlines()
-    assert lines[0].split() == ["IDENTIFIER", "FOLLOWER", "KIND"]
-    assert lines[1].split() == ["order:*", f"{MODULE}.network.<locals>.audit", "function"]
+    header = ["IDENTIFIER", "FOLLOWER", "KIND", "DELIVERED", "ERRORS", "MEAN"]
+    assert lines[0].split() == header
+    none = ["0", "0", "-"]  # nothing delivered yet: no figures
+    assert lines[1].split() == ["order:*", f"{MODULE}.network.<locals>.audit", "function", *none]
     assert lines[2].split() == [
         "order:created",
         f"{MODULE}.network.<locals>.notify",
         "function",
         "(async,",
         "guarded)",
+        *none,
     ]
     # The identifier is shown once per group; the follower column stays aligned.
-    assert lines[3].split() == [f"{MODULE}.Inventory.reserve", "method"]
+    assert lines[3].split() == [f"{MODULE}.Inventory.reserve", "method", *none]
     assert lines[3].index(MODULE) == lines[2].index(MODULE)
-    assert lines[4].split() == ["task:*", "Queue('task:*')", "queue"]
+    assert lines[4].split() == ["task:*", "Queue('task:*')", "queue", *none]
     assert lines[-1] == "3 identifiers, 4 followers."
 
 
@@ -88,6 +98,7 @@ def test_json_lists_identifiers_with_their_followers() -> None:
             "async": True,
             "guarded": True,
             "group": None,
+            **NO_FIGURES,
         },
         {
             "name": f"{MODULE}.Inventory.reserve",
@@ -95,6 +106,7 @@ def test_json_lists_identifiers_with_their_followers() -> None:
             "async": False,
             "guarded": False,
             "group": None,
+            **NO_FIGURES,
         },
     ]
     assert document[2]["followers"][0]["kind"] == "queue"
@@ -159,6 +171,6 @@ def test_a_grouped_follower_shows_its_group() -> None:
     (row,) = follower_rows()
     assert row.group == "stock"
     assert row.kind_label == "function (group stock)"
-    assert run().splitlines()[1].split()[-3:] == ["function", "(group", "stock)"]
+    assert run().splitlines()[1].split()[-6:-3] == ["function", "(group", "stock)"]
     (entry,) = json.loads(run("--format", "json"))
     assert entry["followers"][0]["group"] == "stock"

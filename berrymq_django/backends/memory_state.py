@@ -99,11 +99,12 @@ class MemoryConnectionState:
             ):
                 seen.popitem(last=False)
             for uid in uids:
-                if uid in fresh:
-                    continue  # repeated within the batch: the first one decides
-                fresh[uid] = uid not in seen
-                if fresh[uid]:
+                if uid in seen:
+                    # Seen before, or repeated within the batch (then the first one decides).
+                    fresh.setdefault(uid, False)
+                else:
                     seen[uid] = now
+                    fresh[uid] = True
         return fresh
 
     def forget_uids(self, uids: list[str]) -> None:

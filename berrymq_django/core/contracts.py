@@ -9,6 +9,7 @@ which the Django app fills from ``BERRYMQ["BACKEND"]``).
     Inbox                                  (what a Transport hands messages to)
     Relay                                  (what carries messages to peer sites)
     Forwarder                              (optional: takes over publish + relays)
+    BatchRelay                             (optional: a Relay that takes them in batches)
     Store                                  (the buffer behind a pull Queue)
 
 ``LocalBackend`` (core/local.py) implements Backend for one process and is
@@ -17,7 +18,7 @@ the dispatcher's default.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from .identifier import Identifier
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Backend",
+    "BatchRelay",
     "Forwarder",
     "GroupTransport",
     "Inbox",
@@ -106,6 +108,15 @@ class Forwarder(Protocol):
     """
 
     def forward(self, message: Message) -> None: ...
+
+
+@runtime_checkable
+class BatchRelay(Relay, Protocol):
+    """A Relay that also takes many messages in one call (``Dispatcher.send_many``)."""
+
+    def relay_many(self, messages: list[Message]) -> None:
+        """Carry messages onward as relay() would each, in their order."""
+        ...
 
 
 class Transport(Protocol):

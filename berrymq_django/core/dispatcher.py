@@ -8,15 +8,22 @@ Every way in goes through one delivery path::
     receive(message)            a message from another process (the transport):
                                 local followers only, never forwarded again
 
-    -> route (cached) -> _run (or _arun, or _answer for talk) -> each Subscription.deliver
+    -> route (cached) -> _run (or _arun, or _answer for talk) -> _attempt for each
+                         Subscription: deliver, then count it in the figures
                       -> _forward (onward.py): backend.publish + every relay, or the
                          forwarder that takes their place, for non-local messages
 
 and one error rule, ``_failed``: a follower's exception (its guard's too) is
-re-raised to the sender when ``raise_errors`` is on *and* the sender is
-waiting for the delivery; everywhere else (the pool, messages from other
-processes, raise_errors off) it is logged and counted in ``error_count``,
-and the next follower runs.
+counted and described in the figures, then re-raised to the sender when
+``raise_errors`` is on *and* the sender is waiting for the delivery;
+everywhere else (the pool, messages from other processes, raise_errors off)
+it is logged and counted in ``error_count``, and the next follower runs.
+
+Figures (core/figures.py): ``self.figures`` counts messages sent, deliveries
+and errors; each Subscription's ``figures`` its own deliveries, errors, time
+and last error. Counters are bumped without a lock (a rare lost increment
+under a race is accepted); the time spent in followers is measured with two
+perf_counter() calls per delivery while ``follower_timing`` is on.
 
 Routing is decided once per identifier (a cached Route, dropped by any
 subscribe): the hot path is one dict lookup, one Message, a loop of calls.
@@ -35,28 +42,30 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, cast
+from time import perf_counter, time
+from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import sync_to_async
 
-from .exceptions import FollowerFailed
+from .figures import BusFigures, FollowerFigures
+from .group_delivery import GroupDelivery
 from .identifier import Identifier, parse_identifier
 from .lifecycle import lifecycle
 from .local import LocalBackend
 from .message import Message
 from .onward import Onward
 from .pool import DeliveryPool
-from .registrations import Registrations
-from .subscription import SKIPPED, Registry, Route, Subscription, dotted_name
+from .subscription import SKIPPED, Registry, dotted_name
 
 if TYPE_CHECKING:
-    from .contracts import Backend, GroupTransport, Store
+    from .contracts import Backend, Store
 
 __all__ = ["Dispatcher", "default_node_name", "dotted_name"]
 
 logger = logging.getLogger("berrymq")
+_new = object.__new__
 
 
 def default_node_name() -> str:
@@ -64,11 +73,14 @@ def default_node_name() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
 
-class Dispatcher(Onward, Registrations):
+class Dispatcher(Onward, GroupDelivery):
     """Deliver messages to followers and queues, and hand non-local ones onward.
 
     Registration (register_function, register_method, unregister, queues,
-    show_followers, isolate, ...) comes from ``Registrations``.
+    show_followers, isolate, ...) comes from ``Registrations``; the delivery
+    rule from ``Delivery``; running a follower group's members (receive_group)
+    from ``GroupDelivery``; forwarding from ``Onward``. ``figures``:
+    BusFigures; ``sub.figures``: FollowerFigures.
     """
 
     def __init__(
@@ -76,6 +88,7 @@ class Dispatcher(Onward, Registrations):
         node_name: str | None = None,
         backend: Backend | None = None,
         raise_errors: bool = False,
+        follower_timing: bool = True,
     ) -> None:
         super().__init__()
         self._pool: DeliveryPool | None = None
@@ -83,6 +96,9 @@ class Dispatcher(Onward, Registrations):
         self.node_name = node_name or default_node_name()
         self.raise_errors = raise_errors
         self.error_count = 0
+        self.figures = BusFigures()
+        # Whether _attempt measures the seconds spent in each follower call.
+        self.follower_timing = follower_timing
         self.backend: Backend = backend if backend is not None else LocalBackend()
         self.backend.bind(self)
 
@@ -94,8 +110,9 @@ class Dispatcher(Onward, Registrations):
         node_name: str | None = None,
         backend: Backend | None = None,
         raise_errors: bool | None = None,
+        follower_timing: bool | None = None,
     ) -> None:
-        """Change the node name, backend or error policy of a running dispatcher.
+        """Change the node name, backend, error policy or follower timing of a running dispatcher.
 
         A replaced backend is closed after the new one is bound.
         """
@@ -103,6 +120,8 @@ class Dispatcher(Onward, Registrations):
             self.node_name, self._named = node_name, True
         if raise_errors is not None:
             self.raise_errors = raise_errors
+        if follower_timing is not None:
+            self.follower_timing = follower_timing
         if backend is not None and backend is not self.backend:
             old, self.backend = self.backend, backend
             backend.bind(self)
@@ -152,15 +171,48 @@ class Dispatcher(Onward, Registrations):
             route = self._routes[identifier]
         except (KeyError, TypeError):
             route = self._route(identifier)
-        message = Message(identifier, args, kwargs, self.node_name)
+        # Message(identifier, args, kwargs, self.node_name) without the cost of calling
+        # a class: this is the hot path. tests/core/test_message.py checks every slot is set.
+        message = _new(Message)
+        message.id = identifier
+        message.args = args
+        message._kwargs = kwargs or None
+        message.origin = self.node_name
+        message._uid = message.reply_to = None
+        figures = self.figures
+        timing = self.follower_timing
+        if timing:
+            # One clock reading is both the message's timestamp and the first follower's
+            # start (see BusFigures.wall_offset); each later reading ends one call and
+            # starts the next.
+            start = perf_counter()
+            message.timestamp = now = start + figures.wall_offset
+        else:
+            message.timestamp = now = time()
+        if now >= figures.minute_end:
+            figures.roll(now)
+        figures.sent += 1
         pool = self._pool
         if pool is None or not pool.submit(self._run, route, message, False):
-            # _run inlined: this is the hot path.
-            for deliver in route.delivers:
+            # _run with _attempt inlined: this is the hot path.
+            for sub in route.subscriptions:
+                counts = sub.figures
                 try:
-                    deliver(message)
+                    try:
+                        result = sub.deliver(message)
+                    finally:
+                        if timing:
+                            end = perf_counter()
+                            counts.seconds += end - start
+                            start = end
                 except Exception as exc:
-                    self._failed(route.owner_of(deliver), message, exc, True)
+                    self._failed(sub, message, exc, True)
+                    if timing:
+                        start = perf_counter()  # reporting the error is nobody's time
+                    continue
+                if result is not SKIPPED:
+                    counts.delivered += 1
+                    figures.delivered += 1
         if route.forward:
             self._forward(message)
         return message
@@ -173,17 +225,39 @@ class Dispatcher(Onward, Registrations):
         False: the outbox sends it on itself). A message with ``reply_to`` is a
         talk() request: followers here answer it too.
         """
+        if self._deliver_sent(message) and forward:
+            self._forward(message)
+
+    def send_many(self, messages: Sequence[Message]) -> None:
+        """send() each message, in order; the non-local ones then go onward together.
+
+        A relay with ``relay_many(messages)`` (the peer links) gets them in one
+        call, in order; others get ``relay()`` per message. Should a follower's
+        error reach the caller (``raise_errors``), what was delivered before
+        it still goes onward.
+        """
+        onward: list[Message] = []
+        try:
+            for message in messages:
+                if self._deliver_sent(message):
+                    onward.append(message)
+        finally:
+            if onward:
+                self._forward_many(onward)
+
+    def _deliver_sent(self, message: Message) -> bool:
+        """Deliver a message built elsewhere here; return whether it goes onward."""
         if self._dead:
             self._sweep()
         route = self._lookup(message.id)
+        self._count_sent(time())
         if message.reply_to is not None:
             self._answer(route, message, waiting=True)
         else:
             pool = self._pool
             if pool is None or not pool.submit(self._run, route, message, False):
                 self._run(route, message, True)
-        if forward and route.forward:
-            self._forward(message)
+        return route.forward
 
     def receive(self, message: Message) -> None:
         """Deliver a message from another process to local followers only.
@@ -196,42 +270,11 @@ class Dispatcher(Onward, Registrations):
         if self._dead:
             self._sweep()
         route = self._lookup(message.id)
+        self._roll(time())
         if message.reply_to is not None:
             self._answer(route, message, waiting=False)
         else:
             self._run(route, message, False)
-
-    def receive_group(self, group: str, message: Message) -> int:
-        """Run this process's members of group that match message; return how many ran.
-
-        A backend that distributes groups calls this in the one process that
-        took the message. 0 means no member here (the backend may hand the
-        message to another process). A talk() request is answered as usual.
-        Raises ``FollowerFailed`` (its cause the follower's exception) when a
-        member raised, after every member had its turn; logged and counted too.
-        """
-        if self._dead:
-            self._sweep()
-        ident = parse_identifier(message.id)
-        with self._lock:  # the registry changes under the lock only
-            members = tuple(s for s in self._registry.matching(ident) if s.group == group)
-        failure: Exception | None = None
-        results: list[Any] = []
-        for sub in members:
-            try:
-                result = sub.deliver(message)
-            except Exception as exc:
-                self._failed(sub, message, exc, False)
-                failure = exc
-                continue
-            if result is not SKIPPED:
-                results.append(result)
-        if message.reply_to is not None:
-            for result in results:
-                self.twitter(message.reply_to, result, in_reply_to=message.uid)
-        if failure is not None:
-            raise FollowerFailed(group, message.id, failure) from failure
-        return len(members)
 
     async def atwitter(self, identifier: str, /, *args: Any, **kwargs: Any) -> Message:
         """Send from async code: await async followers, run sync ones in a thread."""
@@ -239,6 +282,7 @@ class Dispatcher(Onward, Registrations):
             self._sweep()
         route = self._lookup(identifier)
         message = Message(identifier, args, kwargs, self.node_name)
+        self._count_sent(message.timestamp)
         await self._arun(route, message)
         if route.forward:
             if self._forwarder is None:
@@ -262,72 +306,11 @@ class Dispatcher(Onward, Registrations):
             self._sweep()
         route = self._lookup(identifier)
         message = Message(identifier, args, kwargs, self.node_name, reply_to=callback_identifier)
+        self._count_sent(message.timestamp)
         results = self._answer(route, message, waiting=True)
         if route.forward:
             self._forward(message)
         return results
-
-    # -- the delivery path ----------------------------------------------------
-
-    def _run(self, route: Route, message: Message, waiting: bool) -> None:
-        """Deliver to every subscription of route, containing each failure."""
-        for deliver in route.delivers:
-            try:
-                deliver(message)
-            except Exception as exc:
-                self._failed(route.owner_of(deliver), message, exc, waiting)
-
-    async def _arun(self, route: Route, message: Message) -> None:
-        """_run for async senders: async followers awaited, sync ones batched in a thread."""
-        batch: list[Subscription] = []
-        for sub in route.subscriptions:
-            if sub.kind == "queue":
-                self._call(sub, message, True)  # never blocks
-            elif not sub.is_async:
-                batch.append(sub)
-            else:
-                if batch:
-                    await sync_to_async(self._run_batch)(batch, message)
-                    batch = []
-                try:
-                    await sub.adeliver(message)
-                except Exception as exc:
-                    self._failed(sub, message, exc, True)
-        if batch:
-            await sync_to_async(self._run_batch)(batch, message)
-
-    def _run_batch(self, batch: list[Subscription], message: Message) -> None:
-        for sub in batch:
-            self._call(sub, message, True)
-
-    def _call(self, sub: Subscription, message: Message, waiting: bool) -> Any:
-        """Deliver to one subscription; return its result, or SKIPPED on failure."""
-        try:
-            return sub.deliver(message)
-        except Exception as exc:
-            self._failed(sub, message, exc, waiting)
-            return SKIPPED
-
-    def _answer(self, route: Route, message: Message, *, waiting: bool) -> list[Any]:
-        """Call the followers of a talk() request; send and return their results."""
-        results = []
-        for sub in route.subscriptions:
-            result = self._call(sub, message, waiting)
-            if sub.kind != "queue" and result is not SKIPPED:
-                results.append(result)
-        assert message.reply_to is not None
-        for result in results:
-            self.twitter(message.reply_to, result, in_reply_to=message.uid)
-        return results
-
-    def _failed(self, sub: Subscription, message: Message, exc: Exception, waiting: bool) -> None:
-        """The one error rule: re-raise to a sender that waits, if asked; else log and count."""
-        if self.raise_errors and waiting:
-            raise exc
-        self.error_count += 1
-        logger.error(
-            "berryMQ follower %s raised on message %r", sub.label, message.id, exc_info=exc
-        )
 
     def reset(self) -> None:
         """Remove every follower and queue and zero the counters."""
@@ -338,12 +321,14 @@ class Dispatcher(Onward, Registrations):
             self._invalidate()
         self._apply_group_changes()
         self.error_count = 0
+        self.figures.clear()
 
     @contextmanager
     def isolate(self) -> Iterator[Dispatcher]:
-        """Run a block with no subscriptions; restore the previous ones afterwards."""
+        """Run a block with no subscriptions and fresh figures; restore the previous ones after."""
         with self._lock:
             saved = (self._registry, self._shared, self.error_count, self.raise_errors)
+            figures, self.figures = self.figures, BusFigures()
             self._registry, self._shared = Registry(), {}
             self._recount_members_locked()
             self._invalidate()
@@ -353,22 +338,12 @@ class Dispatcher(Onward, Registrations):
         finally:
             with self._lock:
                 self._registry, self._shared, self.error_count, self.raise_errors = saved
+                self.figures = figures
                 self._recount_members_locked()
                 self._invalidate()
             self._apply_group_changes()
 
     # -- what Registrations asks ----------------------------------------------
-
-    def _distributes_groups(self) -> bool:
-        return bool(getattr(self.backend, "distributes_groups", False))
-
-    def _join_group(self, group: str, pattern: Identifier) -> None:
-        if self._distributes_groups():
-            cast("GroupTransport", self.backend).join_group(group, pattern)
-
-    def _leave_group(self, group: str, pattern: Identifier) -> None:
-        if self._distributes_groups():
-            cast("GroupTransport", self.backend).leave_group(group, pattern)
 
     def shared_store_for(self, identifier: Identifier, maxsize: int) -> Store:
         return self.backend.shared_store(identifier, maxsize)
@@ -379,3 +354,8 @@ class Dispatcher(Onward, Registrations):
         super()._after_fork_in_child()
         if not self._named:
             self.node_name = default_node_name()  # the child is another node
+        # Figures are per process: the child counts from zero, with locks of its own
+        # (another thread of the parent may have held the figures' lock at the fork).
+        self.figures = BusFigures()
+        for sub in self._registry.subscriptions.values():
+            sub.figures = FollowerFigures()

@@ -11,6 +11,11 @@ A relay's failure is logged and contained; a forwarder's propagates to the
 sender, as a failed write would (the outbox: its database is unavailable,
 the message's arguments are no JSON).
 
+``_forward_many`` does the same for the messages of one ``send_many`` call
+(a peer's ``send_messages`` batch), so that a relay that takes batches
+(``BatchRelay``, the peer links) is called once per batch rather than once
+per message.
+
 Thread safety: ``_relays`` and ``_forwarder`` are replaced, never changed,
 under the dispatcher's lock; the send path reads them without it.
 """
@@ -20,6 +25,8 @@ from __future__ import annotations
 import logging
 import threading
 from typing import TYPE_CHECKING
+
+from .contracts import BatchRelay
 
 if TYPE_CHECKING:
     from .contracts import Backend, Forwarder, Relay
@@ -56,6 +63,31 @@ class Onward:
             forwarder.forward(message)
             return
         self.publish_and_relay(message)
+
+    def _forward_many(self, messages: list[Message]) -> None:
+        forwarder = self._forwarder
+        if forwarder is not None:
+            for message in messages:
+                forwarder.forward(message)
+            return
+        if self.backend.forwards:
+            publish = self.backend.publish
+            for message in messages:
+                publish(message)
+        for relay in self._relays:
+            if isinstance(relay, BatchRelay):
+                try:
+                    relay.relay_many(messages)
+                except Exception:
+                    logger.exception(
+                        "berryMQ relay %r failed on %d message(s)", relay, len(messages)
+                    )
+                continue
+            for message in messages:
+                try:
+                    relay.relay(message)
+                except Exception:
+                    logger.exception("berryMQ relay %r failed on message %r", relay, message.id)
 
     def publish_and_relay(self, message: Message) -> None:
         """Publish message on the backend and hand it to every relay (what forwarding does)."""

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 
 from asgiref.sync import async_to_sync, iscoroutinefunction
 
+from .figures import FollowerFigures
 from .identifier import WILDCARD, Identifier
 
 if TYPE_CHECKING:
@@ -97,6 +98,7 @@ class Subscription:
         "_func",
         "_owners",
         "deliver",
+        "figures",
         "group",
         "guard",
         "is_async",
@@ -129,6 +131,8 @@ class Subscription:
         self.store = store
         self._func = func  # a function held strongly, or None
         self._owners = owners  # weak references keeping this subscription alive
+        # Counted by the dispatcher on every delivery (see core/figures.py).
+        self.figures = FollowerFigures()
         self.deliver: Callable[[Message], Any]
         if store is not None:
             self.is_async = False
@@ -206,16 +210,11 @@ class Subscription:
 class Route:
     """The cached delivery plan for one identifier."""
 
-    __slots__ = ("delivers", "forward", "subscriptions")
+    __slots__ = ("forward", "subscriptions")
 
     def __init__(self, subscriptions: tuple[Subscription, ...], forward: bool) -> None:
         self.subscriptions = subscriptions
-        self.delivers = tuple(s.deliver for s in subscriptions)
         self.forward = forward
-
-    def owner_of(self, deliver: Callable[[Message], Any]) -> Subscription:
-        """Return the subscription a deliver callable belongs to (for error reports)."""
-        return self.subscriptions[self.delivers.index(deliver)]
 
 
 class Registry:

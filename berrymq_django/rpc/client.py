@@ -111,6 +111,9 @@ class RPCClient:
         self._http = httpx.Client(headers=headers, timeout=timeout, transport=transport)
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
+        #: Seconds from sending the last request that was answered (any HTTP status) to
+        #: its answer; None until one was.
+        self.rtt_seconds: float | None = None
 
     def call(self, method: str, *params: Any, timeout: float | None = None) -> Any:
         """Call method with positional params; return its result or raise a PeerError.
@@ -126,7 +129,8 @@ class RPCClient:
             default=str,
         )
         wait = self.timeout if timeout is None else timeout
-        deadline = time.monotonic() + wait
+        started = time.monotonic()
+        deadline = started + wait
         try:
             response = self._http.post(
                 self.url, content=body, timeout=wait, extensions={DEADLINE: deadline}
@@ -135,6 +139,7 @@ class RPCClient:
             raise PeerUnavailable(f"{self.url}: {type(exc).__name__}: {exc}") from exc
         except RuntimeError as exc:  # closed by another thread (a link stopping) meanwhile
             raise PeerUnavailable(f"{self.url}: {exc}") from exc
+        self.rtt_seconds = time.monotonic() - started
         status = response.status_code
         if status >= 500 or status == 429:
             retry = response.headers.get("Retry-After")

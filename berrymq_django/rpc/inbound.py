@@ -16,10 +16,12 @@ from ..core.message import Message
 from .context import CallContext
 from .protocol import INVALID_PARAMS, RPCError
 
-__all__ = ["WIRE_MESSAGE", "Seen", "build_batch", "check_identifier"]
+__all__ = ["WIRE_MESSAGE", "Run", "Seen", "build_batch", "check_identifier"]
 
 #: The sites that have a message already, as its sender said (see peers.Peers.relay).
 Seen = tuple[str, ...]
+#: Messages in their order whose sender named the same sites as having them.
+Run = tuple[Seen, list[Message]]
 
 #: A message as send_messages takes it; identifiers are checked as IDENTIFIER's.
 WIRE_MESSAGE: dict[str, Any] = {
@@ -70,18 +72,20 @@ def _wire_identifier(context: CallContext, text: str, index: int, field: str) ->
         raise RPCError(INVALID_PARAMS, exc.message, {"index": index}) from None
 
 
-def build_batch(context: CallContext, messages: list[dict[str, Any]]) -> list[tuple[Message, Seen]]:
+def build_batch(context: CallContext, messages: list[dict[str, Any]]) -> list[Run]:
     """Build send_messages' messages from their wire dicts, whose shape the schema checked.
 
-    Return each with its ``seen``, leaving out those that started at this
-    site. A bad identifier is an INVALID_PARAMS error whose data names the
-    index, so a sender can drop just that message; each identifier is
-    checked once per batch.
+    Return them in order, as runs of messages whose senders named the same
+    ``seen``, leaving out those that started at this site. A bad identifier is
+    an INVALID_PARAMS error whose data names the index, so a sender can drop
+    just that message; each identifier is checked once per batch.
     """
     here = context.dispatcher.node_name
     default_origin = f"rpc:{context.principal}"
     checked: set[str] = set()
-    built = []
+    runs: list[Run] = []
+    run: list[Message] = []
+    seen_list: list[str] | None = None  # the wire form of the current run's seen
     for index, data in enumerate(messages):
         text = data["id"]
         if text not in checked:
@@ -94,12 +98,17 @@ def build_batch(context: CallContext, messages: list[dict[str, Any]]) -> list[tu
         origin = data.get("origin") or default_origin
         if origin == here:
             continue  # it started here and came back round: it was delivered here already
-        args = data.get("args")
         seen = data.get("seen")
+        if seen != seen_list or not runs:
+            seen_list = seen
+            run = []
+            runs.append((tuple(seen) if seen else (), run))
+        args = data.get("args")
         # The sender's timestamp is kept: it is when the message was sent, not when it came in.
-        message = Message(
-            text, tuple(args) if args else (), data.get("kwargs"), origin,
-            data.get("uid") or None, data.get("timestamp"), reply_to,
+        run.append(
+            Message(
+                text, tuple(args) if args else (), data.get("kwargs"), origin,
+                data.get("uid") or None, data.get("timestamp"), reply_to,
+            )
         )  # fmt: skip
-        built.append((message, tuple(seen) if seen else ()))
-    return built
+    return runs

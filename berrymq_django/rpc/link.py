@@ -146,6 +146,9 @@ class BaseLink:
         self.failures = 0  # consecutive failed calls, 0 once one succeeds
         self.last_error: str | None = None
         self.last_success: float | None = None
+        # Round trip of the last successful short call (a send, or a connect; never a
+        # long poll, which waits for messages by design), in seconds.
+        self.rtt_seconds: float | None = None
 
     # -- what subclasses provide --------------------------------------------
 
@@ -257,6 +260,7 @@ class BaseLink:
             self.token = self.client.call(
                 "interconnect", self.self_url, self._open_callback(), config.ttl, timeout=timeout
             )
+        self.rtt_seconds = self.client.rtt_seconds
         self._learn_node()
 
     def _learn_node(self) -> None:
@@ -311,7 +315,10 @@ class BaseLink:
             logger.warning("berryMQ peer %s: %s (retrying)", self.config.name, error)
         self.last_error = error
 
-    def _succeeded(self) -> None:
+    def _succeeded(self, *, timed: bool = True) -> None:
+        """Record a successful call; ``timed``: its round trip is the link's rtt_seconds."""
+        if timed:
+            self.rtt_seconds = self.client.rtt_seconds
         if self.failures:
             logger.warning(
                 "berryMQ peer %s: back after %d failed attempt(s)", self.config.name, self.failures
@@ -362,7 +369,14 @@ class BaseLink:
         return "connected"
 
     def status(self) -> dict[str, Any]:
-        """Return the link's figures: url, style, state, buffered, sent, retried, dropped..."""
+        """Return the link's figures as a dict.
+
+        Keys: url, style, state (see ``state_name``), buffered, sent, retried,
+        dropped (message counts), last_error ("PeerUnavailable: ..." or None),
+        last_success_at (Unix seconds of the last successful call, or None;
+        also as last_success, its earlier name), rtt_seconds (round trip of
+        the last successful send or connect, or None).
+        """
         return {
             "url": self.config.url,
             "style": self.config.style,
@@ -373,6 +387,8 @@ class BaseLink:
             "dropped": self.dropped,
             "last_error": self.last_error,
             "last_success": self.last_success,
+            "last_success_at": self.last_success,
+            "rtt_seconds": self.rtt_seconds,
         }
 
     def __repr__(self) -> str:

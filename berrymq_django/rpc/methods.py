@@ -22,7 +22,7 @@ from ..core.store import Empty
 from ..core.version import __version__
 from .connections import Connection, ConnectionQueue, Style, new_token
 from .context import CallContext, Limits
-from .inbound import WIRE_MESSAGE, Seen, build_batch, check_identifier
+from .inbound import WIRE_MESSAGE, build_batch, check_identifier
 from .params import Param, Registry, openrpc_document
 from .peers import callback_name, incoming
 from .protocol import (
@@ -234,26 +234,38 @@ def send_messages(context: CallContext, token: str, messages: list[Any]) -> dict
         raise limit_exceeded(
             "MAX_MESSAGES_PER_CALL", limit, len(messages), "The number of messages"
         )
-    built = build_batch(context, messages)
+    runs = build_batch(context, messages)
     # The uids (given here when the sender gave none) in one dedup round: a shared state
     # answers it in one round trip.
-    fresh = context.state.accept_uids([m.uid for m, _ in built], context.limits.dedup_seconds)
-    send = context.dispatcher.send
+    uids = [message.uid for _, run in runs for message in run]
+    fresh = context.state.accept_uids(uids, context.limits.dedup_seconds)
+    send_many = context.dispatcher.send_many
     accepted = 0
-    told: Seen = ()
+    # Every uid new and none twice (the usual case): no message to leave out.
+    filtering = len(fresh) < len(uids) or not all(fresh.values())
     try:
         with _forgotten_on_failure(context, [uid for uid, new in fresh.items() if new]):
-            for message, seen in built:
-                uid = message.uid
-                if fresh.get(uid, False):
-                    fresh[uid] = False  # the same uid twice in one batch is a duplicate too
-                    if seen != told:
-                        incoming.seen = told = seen  # our peers that have it get no copy
-                    send(message)
-                    accepted += 1
+            for seen, run in runs:
+                if filtering:
+                    run = _fresh(run, fresh)
+                if run:
+                    incoming.seen = seen  # our peers that have them get no copy
+                    send_many(run)
+                    accepted += len(run)
     finally:
         incoming.seen = ()
     return {"accepted": accepted, "duplicates": len(messages) - accepted}
+
+
+def _fresh(run: list[Message], fresh: dict[str, bool]) -> list[Message]:
+    """Return the messages of run whose uid is new; the same uid twice is a duplicate too."""
+    kept = []
+    for message in run:
+        uid = message.uid
+        if fresh.get(uid, False):
+            fresh[uid] = False
+            kept.append(message)
+    return kept
 
 
 @contextmanager
@@ -373,6 +385,12 @@ def status(context: CallContext) -> dict[str, Any]:
     report["connections"] = sum(styles.values())
     report["connections_by_style"] = styles
     report["follower_errors"] = context.dispatcher.error_count
+    figures = context.dispatcher.figures
+    report["messages"] = {
+        "sent": figures.sent,
+        "delivered": figures.delivered,
+        "errors": figures.errors,
+    }
     report["groups"] = context.dispatcher.groups()
     report["peers"] = {} if context.peers is None else context.peers.status()
     return report

@@ -172,7 +172,7 @@ def decode_body(body: bytes, max_depth: int) -> Any:
     # Cheap bound first: fewer brackets than the limit cannot nest deeper than it.
     if body.count(b"[") + body.count(b"{") <= max_depth:
         return payload
-    depth = _depth(payload, max_depth)
+    depth = _json_depth(body, max_depth)
     if depth > max_depth:
         raise limit_exceeded("MAX_DEPTH", max_depth, depth, "JSON nesting depth", capped=True)
     return payload
@@ -225,28 +225,31 @@ def _text_depth(body: bytes, limit: int) -> int:
     return deepest
 
 
-def _depth(value: Any, limit: int) -> int:
-    """Return the nesting depth of value, stopping once past limit.
+# For _json_depth: brackets become parentheses, and everything but them and quotes goes.
+_PARENTHESES = bytes.maketrans(b"[{]}", b"(())")
+_NOT_STRUCTURE = bytes(c for c in range(256) if c not in b'[]{}"')
+_QUOTED = re.compile(rb'"[^"]*"')
 
-    Level by level rather than node by node: this runs on every batch, and
-    comparing exact types is the cheapest test Python has.
+
+def _json_depth(body: bytes, limit: int) -> int:
+    """Return how deep the brackets of a valid JSON text nest, stopping once past limit.
+
+    The same figure as walking the parsed value, in a few passes of C string
+    methods rather than a Python step per node (it runs on every batch):
+    escapes go, then every byte but brackets and quotes; what is left of the
+    strings goes (two adjacent quotes can always go: the bytes after them keep
+    whether they are inside a string); then each pass removes the innermost
+    pairs, one level, until nothing is left.
     """
-    kind = type(value)
-    if kind is not dict and kind is not list:
-        return 0
-    level: list[Any] = [value]
+    if b"\\" in body:
+        body = body.replace(b"\\\\", b"").replace(b'\\"', b"")
+    skeleton = body.translate(_PARENTHESES, _NOT_STRUCTURE).replace(b'""', b"")
+    if b'"' in skeleton:  # a string holding brackets
+        skeleton = _QUOTED.sub(b"", skeleton)
     depth = 0
-    while level:
+    while skeleton and depth <= limit:
         depth += 1
-        if depth > limit:
-            break
-        deeper: list[Any] = []
-        for node in level:
-            for child in node.values() if type(node) is dict else node:
-                kind = type(child)
-                if kind is dict or kind is list:
-                    deeper.append(child)
-        level = deeper
+        skeleton = skeleton.replace(b"()", b"")
     return depth
 
 

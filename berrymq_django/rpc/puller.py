@@ -48,7 +48,7 @@ class QueueLink(BaseLink):
             except RemoteError as exc:
                 if exc.timeout:  # nothing came within the poll: the queue is fine
                     self._token_worked = True
-                    self._succeeded()
+                    self._succeeded(timed=False)
                     attempt = 0
                     continue
                 if self._handle(exc) == "resend":
@@ -69,7 +69,7 @@ class QueueLink(BaseLink):
 
     def _receive(self, data: Any) -> None:
         self._token_worked = True
-        self._succeeded()
+        self._succeeded(timed=False)
         try:
             message = Message.from_dict(data)
         except (TypeError, ValueError) as exc:

@@ -154,6 +154,20 @@ class PeerLink(BaseLink):
         if not self._wakeup.is_set():
             self._wakeup.set()
 
+    def put_many(self, items: list[Outgoing]) -> None:
+        """put() each of items, in order, with one check of the room left."""
+        buffer = self._buffer
+        if (
+            self._successor is not None
+            or len(buffer) + len(self._inflight) + len(items) > self.config.buffer_size
+        ):
+            for item in items:  # replaced, or full: the rules of put(), one by one
+                self.put(item)
+            return
+        buffer.extend(items)
+        if not self._wakeup.is_set():
+            self._wakeup.set()
+
     def _drop_oldest(self) -> bool:
         """Drop the oldest buffered message; return False when none is buffered (all in flight)."""
         with self._drop_lock:

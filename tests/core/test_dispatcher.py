@@ -270,3 +270,75 @@ def test_isolate_hides_then_restores_subscriptions():
     dispatcher.twitter("a:b")
     assert outer.count == 1
     assert inner.count == 1
+
+
+# -- send_many: a batch from elsewhere, delivered here and handed onward together -----
+
+
+class _OneByOne:
+    """A relay that takes messages one at a time."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def relay(self, message: Message) -> None:
+        self.calls.append(message.id)
+
+
+class _Batches(_OneByOne):
+    """A relay that also takes batches."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches: list[list[str]] = []
+
+    def relay_many(self, messages: list[Message]) -> None:
+        self.batches.append([m.id for m in messages])
+        self.args = [m.args for m in messages]
+
+
+def test_send_many_delivers_in_order_and_relays_a_batch_in_one_call():
+    dispatcher = Dispatcher()
+    rec = Recorder()
+    dispatcher.register_function("job:*", rec.fn)
+    one, many = _OneByOne(), _Batches()
+    dispatcher.add_relay(one)
+    dispatcher.add_relay(many)
+    sent = [Message("job:a", (1,), None, "peer"), Message("_job:local", (), None, "peer")]
+    sent += [Message("job:b", (2,), None, "peer")]
+    dispatcher.send_many(sent)
+    assert rec.ids == ["job:a", "job:b"]  # "_job:local" matches no "job:*" follower
+    assert many.batches == [["job:a", "job:b"]]  # the local one never leaves the process
+    assert many.calls == []
+    assert one.calls == ["job:a", "job:b"]
+
+
+def test_send_many_hands_onward_what_was_delivered_before_a_follower_error_reached_it():
+    dispatcher = Dispatcher(raise_errors=True)
+    many = _Batches()
+    dispatcher.add_relay(many)
+
+    def picky(message: Message) -> None:
+        if message.args == (2,):
+            raise ValueError("two")
+
+    dispatcher.register_function("job:run", picky)
+    with pytest.raises(ValueError, match="two"):
+        dispatcher.send_many([Message("job:run", (i,), None, "peer") for i in range(4)])
+    assert many.args == [(0,), (1,)]  # 0 and 1 went on; 2 raised to the sender
+
+
+def test_a_relay_that_fails_on_a_batch_is_logged_and_the_others_still_get_it(caplog):
+    dispatcher = Dispatcher()
+
+    class Broken(_Batches):
+        def relay_many(self, messages: list[Message]) -> None:
+            raise RuntimeError("link gone")
+
+    many = _Batches()
+    dispatcher.add_relay(Broken())
+    dispatcher.add_relay(many)
+    with caplog.at_level(logging.ERROR, logger="berrymq"):
+        dispatcher.send_many([Message("job:a", (), None, "peer")])
+    assert many.batches == [["job:a"]]
+    assert "failed on 1 message(s)" in caplog.text

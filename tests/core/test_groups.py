@@ -211,3 +211,22 @@ def test_wants_says_whether_a_message_from_elsewhere_would_reach_anything_here()
     assert not dispatcher.wants("nobody:here")
     assert not dispatcher.wants("not an identifier")
     assert Dispatcher().wants("nobody:here") is False
+
+
+def test_receive_group_finds_members_that_joined_or_left_since_the_last_message():
+    # Which members follow an identifier is cached: every subscribe and unsubscribe
+    # must drop that cache, or the newcomer never runs and the one gone still does.
+    dispatcher = Dispatcher(backend=GroupingBackend())
+    first, second = Recorder(), Recorder()
+    dispatcher.register_function("order:created", first.fn, group="stock")
+    assert dispatcher.receive_group("stock", Message.create("order:created", 1)) == 1
+    dispatcher.register_function("order:*", second.fn, group="stock")
+    assert dispatcher.receive_group("stock", Message.create("order:created", 2)) == 2
+    assert dispatcher.unregister(first.fn)
+    assert dispatcher.receive_group("stock", Message.create("order:created", 3)) == 1
+    assert [m.args for m in first.messages] == [(1,), (2,)]
+    assert [m.args for m in second.messages] == [(2,), (3,)]
+    with dispatcher.isolate():
+        assert dispatcher.receive_group("stock", Message.create("order:created", 4)) == 0
+    assert dispatcher.receive_group("stock", Message.create("order:created", 5)) == 1
+    assert dispatcher.receive_group("other", Message.create("order:created", 6)) == 0

@@ -146,3 +146,15 @@ def test_to_dict_from_dict_round_trips_through_json():
     assert restored.uid == original.uid
     assert restored.origin == "node-a"
     assert restored.timestamp == original.timestamp
+
+
+def test_a_twittered_message_has_every_slot_set():
+    # twitter() builds its Message without calling the class (the hot path): a slot
+    # added to Message must be set there too.
+    sent = Dispatcher(node_name="here").twitter("order:paid", 1, total=2)
+    built = Message("order:paid", (1,), {"total": 2}, "here")
+    for slot in Message.__slots__:  # an unset slot raises AttributeError
+        assert getattr(sent, slot) == getattr(built, slot) or slot in ("timestamp", "_uid"), slot
+    assert sent.timestamp == pytest.approx(built.timestamp, abs=60)
+    assert (sent.kwargs, sent.reply_to) == ({"total": 2}, None)
+    assert sent.uid != built.uid

@@ -415,3 +415,24 @@ def test_the_registry_starts_links_added_while_it_runs_and_stops_them(peer: Fake
 
     registry.stop(time.monotonic() + 2)
     assert {link.status()["state"] for link in registry.links()} == {"stopped"}
+
+
+def test_the_link_reports_the_round_trip_of_its_last_successful_call(
+    peer: FakePeer, make_link: Callable[..., PeerLink]
+):
+    def slow_send(method: str, params: list[Any]) -> Answer | None:
+        if method == "send_messages":
+            time.sleep(0.05)  # the peer takes its time: the round trip is at least this
+        return None
+
+    link = make_link()
+    assert link.status()["rtt_seconds"] is None  # no call yet
+    peer.script = slow_send
+    link.start()
+    send(link, 0)
+
+    assert wait(lambda: link.status()["sent"] == 1)
+    figures = link.status()
+    assert figures["rtt_seconds"] >= 0.05
+    assert figures["last_success_at"] is not None
+    assert figures["last_success_at"] == figures["last_success"]

@@ -110,6 +110,9 @@ def test_status_reports_the_link(pair: tuple[Site, Site]):
     assert figures["dropped"] == 0
     assert figures["last_error"] is None
     assert figures["last_success"] > 0
+    assert figures["last_success_at"] == figures["last_success"]
+    assert figures["sent"] >= 0 and figures["retried"] >= 0
+    assert 0 < figures["rtt_seconds"] < 60  # the interconnect call's round trip, at least
 
 
 # -- oneway (style 02) ---------------------------------------------------------------------

@@ -31,9 +31,8 @@ from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import RedisError
 
-from ...core.message import Message
 from .client import BackendClosed
-from .wire import decode_batch
+from .wire import decode_batch, from_fields
 
 if TYPE_CHECKING:
     import redis
@@ -201,7 +200,7 @@ class StreamReceiver:
             self.received += unwanted
             for data in batch:
                 try:
-                    message = Message.from_dict(data)
+                    message = from_fields(data)
                 except (TypeError, ValueError) as exc:
                     logger.warning("berryMQ skipped a malformed message from Redis: %s", exc)
                     continue

@@ -43,13 +43,9 @@ Consumers pop from those lists; group members read their streams.
 from __future__ import annotations
 
 import hashlib
-from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import orjson
-
-from ...core.identifier import parse_identifier
-from ...core.message import Message
+from .codec import decode, decode_batch, encode, from_fields
 from .lua import LUA_MATCHING, LUA_TRIM_ACKED
 
 if TYPE_CHECKING:
@@ -63,13 +59,12 @@ __all__ = [
     "decode",
     "decode_batch",
     "encode",
+    "from_fields",
     "group_member",
     "milliseconds",
     "route_member",
     "window_uid",
 ]
-
-_DUMPS_OPTIONS = orjson.OPT_NON_STR_KEYS
 
 #: The Redis consumer group on every group stream: each process is one consumer in it.
 CONSUMER_GROUP = "members"
@@ -159,52 +154,6 @@ def group_member(group: str, pattern: Identifier, owner: str) -> str:
 def milliseconds(seconds: float) -> int:
     """Return seconds as the whole milliseconds Redis expiries take (at least 1)."""
     return max(1, int(seconds * 1000))
-
-
-def _default(obj: Any) -> Any:
-    """Encode what orjson does not know but a follower elsewhere can still use."""
-    if isinstance(obj, Decimal):
-        return str(obj)
-    if isinstance(obj, set | frozenset):
-        return list(obj)
-    if isinstance(obj, BaseException):  # twitter_exception sends the exception
-        return f"{type(obj).__name__}: {obj}"
-    raise TypeError(f"Type is not JSON serializable: {type(obj).__name__}")
-
-
-def encode(message: Message) -> bytes:
-    """Return the JSON form of message; raise TypeError when an argument has none."""
-    return orjson.dumps(message.to_dict(), default=_default, option=_DUMPS_OPTIONS)
-
-
-def decode(data: bytes) -> Message:
-    """Rebuild one message from encode()'s output; raise ValueError or TypeError if malformed.
-
-    What encode() writes is rebuilt directly; anything else goes through
-    Message.from_dict's checks, which name what is wrong.
-    """
-    fields = orjson.loads(data)
-    if type(fields) is dict and len(fields) == 6:
-        text, args = fields.get("id"), fields.get("args")
-        kwargs, uid = fields.get("kwargs"), fields.get("uid")
-        origin, timestamp = fields.get("origin"), fields.get("timestamp")
-        if (
-            type(text) is str
-            and type(args) is list
-            and type(kwargs) is dict
-            and type(uid) is str
-            and type(origin) is str
-            and type(timestamp) is float
-        ):
-            parse_identifier(text)  # cached: raises for a malformed one
-            return Message(text, tuple(args), kwargs, origin, uid or None, timestamp)
-    return Message.from_dict(fields)
-
-
-def decode_batch(data: bytes) -> list[Any]:
-    """Return the message dicts of one stream entry (one JSON object per line)."""
-    loads = orjson.loads
-    return [loads(line) for line in data.split(b"\n") if line]
 
 
 # -- Lua, run by Redis --------------------------------------------------------
