@@ -16,10 +16,10 @@ from typing import Any, TypeVar
 
 from ..core.message import Message
 from ..core.store import Empty
-from .connections import AwaitableQueue
+from .connections import AwaitableQueue, ConnectionQueue
 from .context import CallContext
-from .methods import get, pull_queue, registry
-from .protocol import TIMEOUT, RPCError
+from .methods import _connection, get, registry
+from .protocol import INVALID_PARAMS, TIMEOUT, RPCError
 
 __all__ = ["ASYNC_PROCEDURES", "BLOCKING_GETS", "acall", "aget"]
 
@@ -54,7 +54,7 @@ async def aget(
         return await _in_thread(get, context, token, block, timeout)
     cap = context.limits.max_poll_seconds
     wait = context.wait_budget(cap if timeout is None else min(timeout, cap))
-    queue = pull_queue(context, token)
+    queue = _queue(context, token)
     try:
         if block and wait > 0 and isinstance(queue, AwaitableQueue):
             message = await _await(context, queue, wait)
@@ -74,3 +74,15 @@ async def _await(context: CallContext, queue: AwaitableQueue, wait: float) -> Me
         except Empty:
             context.before_wait()
     return await queue.aget(wait)
+
+
+def _queue(context: CallContext, token: str) -> ConnectionQueue:
+    # methods._pull's refusals, word for word (tests/rpc/test_async_parity.py compares).
+    connection = _connection(context, token)
+    if connection.style != "queue":
+        raise RPCError(
+            INVALID_PARAMS,
+            f"Invalid params: this token is a {connection.style} connection; "
+            "only connect_via_queue tokens can get.",
+        )
+    return context.state.connection_queue(connection)

@@ -2,8 +2,7 @@
 
 The original protocol (connect_oneway, interconnect, connect_via_queue,
 send_message, get, get_nowait, close_connection) keeps its names and
-meaning; send_messages, talk, status and rpc.discover are new (``get``
-also has an awaitable twin for event loops: rpc/awaitables.py). Each
+meaning; send_messages, talk, status and rpc.discover are new. Each
 procedure declares its params once (``params.Param``): that schema is both
 what ``rpc.discover`` publishes and what every call is validated against,
 so the procedures below only check what a schema cannot say (identifiers,
@@ -20,7 +19,7 @@ from typing import Any
 from ..core.message import Message
 from ..core.store import Empty
 from ..core.version import __version__
-from .connections import Connection, ConnectionQueue, Style, new_token
+from .connections import Connection, Style, new_token
 from .context import CallContext, Limits
 from .inbound import WIRE_MESSAGE, build_batch, check_identifier
 from .params import Param, Registry, openrpc_document
@@ -35,13 +34,7 @@ from .protocol import (
     limit_exceeded,
 )
 
-__all__ = [
-    "PROCEDURES",
-    "CallContext",
-    "Limits",
-    "call",
-    "discover_document",
-]
+__all__ = ["PROCEDURES", "CallContext", "Limits", "call", "discover_document"]
 
 # A ttl beyond a week is a mistake rather than a wish.
 MAX_TTL_SECONDS = 7 * 24 * 3600
@@ -314,16 +307,6 @@ def get_nowait(context: CallContext, token: str) -> dict[str, Any]:
 
 
 def _pull(context: CallContext, token: str, block: bool, wait: float) -> dict[str, Any]:
-    queue = pull_queue(context, token)
-    try:
-        message = queue.get(block, wait) if block else queue.get_nowait()
-    except Empty:
-        raise RPCError(TIMEOUT, "timeout") from None
-    return message.to_dict()
-
-
-def pull_queue(context: CallContext, token: str) -> ConnectionQueue:
-    """Return the queue of token's connection; RPCError if it is not the caller's queue one."""
     connection = _connection(context, token)
     if connection.style != "queue":
         raise RPCError(
@@ -331,7 +314,12 @@ def pull_queue(context: CallContext, token: str) -> ConnectionQueue:
             f"Invalid params: this token is a {connection.style} connection; "
             "only connect_via_queue tokens can get.",
         )
-    return context.state.connection_queue(connection)
+    queue = context.state.connection_queue(connection)
+    try:
+        message = queue.get(block, wait) if block else queue.get_nowait()
+    except Empty:
+        raise RPCError(TIMEOUT, "timeout") from None
+    return message.to_dict()
 
 
 @procedure("close_connection", TOKEN, summary="Close a connection and its queue.", result=OK)
