@@ -87,14 +87,16 @@ module BerryMQ
     def pending = @sender.pending
 
     # Flush (at most flush_timeout), stop the threads and close the connections.
+    # A site that did not take the messages is not waited on again: its
+    # connections for this client expire after ttl.
     def close(timeout: @options[:flush_timeout])
       return if @closed
 
       @closed = true
-      @sender.close(timeout)
-      @receiver&.close
+      answering = @sender.close(timeout).zero?
+      @receiver&.close(goodbye: answering)
       begin
-        @control.call("close_connection", [oneway_token], timeout: 5)
+        @control.call("close_connection", [oneway_token], timeout: 5) if answering
       rescue Error
         nil
       end
