@@ -227,11 +227,16 @@ export class Client {
     if (typeof url !== "string" || !url) {
       throw new TypeError(`connect() needs url, the site's endpoint such as "http://host/berrymq/rpc/", not ${describe(url)}.`);
     }
+    let parsed = null;
     try {
-      this.#url = new URL(url, globalThis.location?.href).href;
+      parsed = new URL(url, globalThis.location?.href);
     } catch {
       throw new TypeError(`connect(): url ${JSON.stringify(url)} is not a URL; outside a browser it must be absolute.`);
     }
+    if (parsed.protocol !== "http:" && parsed.protocol !== "https:") {
+      throw new TypeError(`connect(): url ${JSON.stringify(url)} is not an http(s) URL.`);
+    }
+    this.#url = parsed.href;
     if (apiKey !== undefined && (typeof apiKey !== "string" || !apiKey)) {
       throw new TypeError(`connect(): apiKey must be a non-empty string, not ${describe(apiKey)}.`);
     }
