@@ -122,14 +122,15 @@ def _shown(key: str, value: Any) -> str:
         return f"a {type(value).__name__}"
     # Name the entries at fault, without their values: the others may be valid keys.
     if key == "API_KEYS":
-        bad = [
-            repr(name)
-            for name, item in value.items()
-            if not (is_name(name) and isinstance(item, str) and item)
-        ]
-        return (
-            f"a dict whose entries {', '.join(bad)} are not strings" if bad else "a malformed dict"
-        )
+        faults = {
+            "names that are blank or not strings": [n for n in value if not is_name(n)],
+            "keys that are not strings for": [
+                n for n, item in value.items() if is_name(n) and not isinstance(item, str)
+            ],
+            "empty keys for": [n for n, item in value.items() if is_name(n) and item == ""],
+        }
+        said = [f"{what} {', '.join(map(repr, names))}" for what, names in faults.items() if names]
+        return f"a dict with {'; '.join(said)}" if said else "a malformed dict"
     bad = [repr(name) for name in value if not (isinstance(name, str) and name.strip())]
     return f"a dict with the names {', '.join(bad)}" if bad else "a malformed dict"
 

@@ -117,12 +117,14 @@ def connect_oneway(context: CallContext, ttl: float) -> str:
                 {
                     "type": "string",
                     "maxLength": 2000,
-                    "pattern": "^[hH][tT][tT][pP][sS]?://[^/?#]+",
+                    # A host that can be called back: a name, IPv4 or [IPv6]; port; path.
+                    "pattern": r"^[hH][tT][tT][pP][sS]?://([^/?#@\s]*@)?"
+                    r"([^/?#@\[\]:\s]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?([/?#]\S*)?$",
                 },
                 {
                     "type": "array",
                     "items": [
-                        {"type": "string"},
+                        {"type": "string", "pattern": r"^[^/?#@\[\]:\s]+$"},
                         {"type": "integer", "minimum": 1, "maximum": 65535},
                     ],
                     "minItems": 2,

@@ -133,6 +133,26 @@ def test_interconnect_rejects_a_bad_addr(client: Client, addr):
     assert_error(rpc(client, "interconnect", [addr, "their-token", 60]), INVALID_PARAMS)
 
 
+@pytest.mark.parametrize(
+    "addr",
+    [
+        "http://[::1",
+        "http://:0/",
+        "http://a b/",
+        "http://[zz]/",
+        ["", 80],
+        ["a b", 80],
+        ["::1", 80],
+    ],
+)
+def test_interconnect_rejects_an_addr_it_could_not_call_back(client: Client, addr):
+    """A URL without a host it can reach is refused, not handed to a link that fails on it."""
+    before = connections(client)
+
+    assert_error(rpc(client, "interconnect", [addr, "their-token", 60]), INVALID_PARAMS)
+    assert connections(client) == before
+
+
 @pytest.mark.parametrize("their_token", ["ünïcode", "x" * 10_000], ids=["non-ascii", "too-long"])
 def test_interconnect_rejects_a_token_it_could_not_call_back_with(client: Client, their_token):
     """The caller's token goes into our Authorization header when we call back.

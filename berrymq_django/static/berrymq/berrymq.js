@@ -64,6 +64,7 @@ export class Empty extends BerryMQError {}
 // JSON-RPC error codes of the berryMQ endpoint.
 const INVALID_TOKEN = -32000;
 const TIMEOUT = -32001;
+const LIMIT_EXCEEDED = -32010;
 const FORBIDDEN = -32003;
 const UNAUTHENTICATED = -32004;
 const UNAVAILABLE = -32005;
@@ -226,11 +227,16 @@ export class Client {
     if (typeof url !== "string" || !url) {
       throw new TypeError(`connect() needs url, the site's endpoint such as "http://host/berrymq/rpc/", not ${describe(url)}.`);
     }
+    let parsed = null;
     try {
-      this.#url = new URL(url, globalThis.location?.href).href;
+      parsed = new URL(url, globalThis.location?.href);
     } catch {
       throw new TypeError(`connect(): url ${JSON.stringify(url)} is not a URL; outside a browser it must be absolute.`);
     }
+    if (parsed.protocol !== "http:" && parsed.protocol !== "https:") {
+      throw new TypeError(`connect(): url ${JSON.stringify(url)} is not an http(s) URL.`);
+    }
+    this.#url = parsed.href;
     if (apiKey !== undefined && (typeof apiKey !== "string" || !apiKey)) {
       throw new TypeError(`connect(): apiKey must be a non-empty string, not ${describe(apiKey)}.`);
     }
@@ -419,7 +425,7 @@ export class Client {
         try {
           await this.#sendBatch(batch);
         } catch (error) {
-          error.messages = batch;
+          error.messages ??= batch;
           this.#failures.push(error);
           this.#report(error);
         }
@@ -431,13 +437,14 @@ export class Client {
 
   async #sendBatch(batch) {
     const deadline = Date.now() + this.sendTimeout * 1000;
-    let messages = batch;
-    while (messages.length) {
+    const chunks = [batch]; // sent in order; one past a site limit is split in two
+    while (chunks.length) {
+      const messages = chunks[0];
       const left = Math.max(0, (deadline - Date.now()) / 1000);
-      const token = await this.#sender();
+      const token = messages.length ? await this.#sender() : null;
       try {
-        await this.#retrying("send_messages", [token, messages], left);
-        return;
+        if (messages.length) await this.#retrying("send_messages", [token, messages], left);
+        chunks.shift();
       } catch (error) {
         if (error instanceof InvalidToken && left > 0) {
           this.#sendToken = null; // expired or the site restarted: the uids keep a resend safe
@@ -445,7 +452,11 @@ export class Client {
           const [refused] = messages.splice(error.data.index, 1); // the site names the bad one
           error.messages = [refused];
           this.#report(error);
+        } else if (error.code === LIMIT_EXCEEDED && messages.length > 1) {
+          const half = Math.ceil(messages.length / 2); // MAX_BODY_BYTES or MAX_MESSAGES_PER_CALL
+          chunks.splice(0, 1, messages.slice(0, half), messages.slice(half));
         } else {
+          error.messages = chunks.flat(); // the ones given up: those sent already are not
           throw error;
         }
       }

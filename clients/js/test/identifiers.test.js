@@ -37,6 +37,8 @@ test("twitter refuses local identifiers, bad kwargs and arguments JSON cannot ca
 test("connect options are checked, naming the bad value", () => {
   assert.throws(() => new Client({}), /needs url/);
   assert.throws(() => new Client({ url: "/relative/" }), /must be absolute/);
+  assert.throws(() => new Client({ url: "ftp://h/berrymq/rpc/" }), /"ftp:\/\/h\/berrymq\/rpc\/" is not an http\(s\) URL/);
+  assert.throws(() => new Client({ url: "file:///tmp/x" }), /not an http\(s\) URL/);
   assert.throws(() => new Client({ url: "http://h/", apiKey: "" }), /apiKey/);
   assert.throws(() => new Client({ url: "http://h/", pollSeconds: -1 }), /pollSeconds/);
 });

@@ -37,6 +37,20 @@ test("many twitters go in batches, each message once", { skip: needsSite }, asyn
   await js.close();
 });
 
+test("a batch past the site's body limit is sent in halves, each message once", { skip: needsSite }, async () => {
+  const js = client();
+  const id = `${unique()}:big`;
+  const blob = "x".repeat(15_000); // 300 of them: 4.5 MB, past MAX_BODY_BYTES (4 MiB)
+  for (let i = 0; i < 300; i++) js.twitter(id, i, blob);
+  await js.flush();
+  const got = await eventually(() => pythonReceived(id), (items) => items.length >= 300, { what: `300 ${id}` });
+  await sleep(QUIET_MS);
+  assert.deepEqual((await pythonReceived(id)).map((m) => m.args[0]), [...Array(300).keys()]);
+  assert.equal(got.length, 300);
+  await js.close();
+  assert.deepEqual(js.errors, []);
+});
+
 test("a batch resent after a lost answer is a duplicate at the site, not a second delivery", { skip: needsSite }, async () => {
   let lost = 0;
   // The site gets the first send_messages and answers; the answer is lost on the way back.

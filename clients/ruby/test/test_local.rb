@@ -76,6 +76,20 @@ class TestLocalDelivery < Minitest::Test
     BerryMQ.unregister(good)
   end
 
+  def test_options_and_urls_are_checked_before_any_call
+    [{ batch_size: 0 }, { batch_size: 2.5 }, { ttl: -1 }, { ttl: "600" }, { retry_for: Float::NAN },
+     { poll_seconds: nil }].each do |options|
+      error = assert_raises(ArgumentError) { BerryMQ::Client.new("http://nowhere.invalid/", api_key: "k", **options) }
+      name, value = options.first
+      assert_includes error.message, "option #{name} must be"
+      assert_includes error.message, value.inspect
+    end
+    ["not a url", "http://[::1", 42].each do |url|
+      error = assert_raises(ArgumentError) { BerryMQ::Client.new(url, api_key: "k") }
+      assert_includes error.message, url.inspect
+    end
+  end
+
   def test_arguments_json_cannot_carry_are_refused
     error = assert_raises(ArgumentError) { BerryMQ.build_message("a:b", [Float::NAN], {}, "t") }
     assert_includes error.message, "JSON"

@@ -204,6 +204,20 @@ class TestSite < Minitest::Test
 
   # -- talk ------------------------------------------------------------------
 
+  def test_bad_timeouts_are_argument_errors_naming_them
+    queue = BerryMQ::Queue.new("#{fresh("rbtimeout")}:*")
+    [-1, "5", Float::NAN].each do |timeout|
+      error = assert_raises(ArgumentError) { queue.get(timeout: timeout) }
+      assert_includes error.message, timeout.inspect
+    end
+    [-1, 0, "5"].each do |timeout|
+      error = assert_raises(ArgumentError) { BerryMQ.talk("price:quote", "price:quoted", timeout: timeout) }
+      assert_includes error.message, "timeout must be a positive number of seconds, not #{timeout.inspect}"
+    end
+  ensure
+    queue&.close
+  end
+
   def test_talk_returns_the_python_followers_answer
     replies = Thread::Queue.new
     block = BerryMQ.following_function("price:quoted") { |message| replies << message }

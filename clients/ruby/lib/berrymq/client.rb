@@ -40,6 +40,7 @@ module BerryMQ
       @url = url
       @api_key = api_key
       @options = DEFAULTS.merge(options)
+      Client.check_options(@options)
       @origin = origin || "ruby:#{Socket.gethostname}:#{Process.pid}:#{SecureRandom.hex(4)}"
       @registry = registry
       @control = new_transport
@@ -48,6 +49,19 @@ module BerryMQ
       @sender = Sender.new(self, new_transport, batch_size: @options[:batch_size])
       @receiver = nil
       @closed = false
+    end
+
+    # Raise ArgumentError naming the first option that is not a positive number
+    # (batch_size: a positive Integer).
+    def self.check_options(options)
+      options.each do |name, value|
+        ok = value.is_a?(Numeric) && value.positive? && value.finite?
+        ok &&= value.is_a?(Integer) if name == :batch_size
+        next if ok
+
+        kind = name == :batch_size ? "a positive Integer" : "a positive number of seconds"
+        raise ArgumentError, "BerryMQ option #{name} must be #{kind}, not #{value.inspect}"
+      end
     end
 
     # A new Transport to the site (one per thread that calls it).
@@ -68,6 +82,7 @@ module BerryMQ
     # Wait at most timeout seconds for the answer. The call is not repeated once
     # the site may have run it; raise Unavailable when it cannot be made.
     def talk(identifier, reply_pattern, *args, timeout: @options[:timeout], **kwargs)
+      Client.check_options(timeout: timeout)
       Identifier.parse(reply_pattern)
       BerryMQ.encodable!(args, kwargs)
       params = [nil, Identifier.parse(identifier).text, reply_pattern, args, kwargs]
@@ -87,14 +102,16 @@ module BerryMQ
     def pending = @sender.pending
 
     # Flush (at most flush_timeout), stop the threads and close the connections.
+    # A site that did not take the messages is not waited on again: its
+    # connections for this client expire after ttl.
     def close(timeout: @options[:flush_timeout])
       return if @closed
 
       @closed = true
-      @sender.close(timeout)
-      @receiver&.close
+      answering = @sender.close(timeout).zero?
+      @receiver&.close(goodbye: answering)
       begin
-        @control.call("close_connection", [oneway_token], timeout: 5)
+        @control.call("close_connection", [oneway_token], timeout: 5) if answering
       rescue Error
         nil
       end

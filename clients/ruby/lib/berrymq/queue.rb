@@ -28,7 +28,9 @@ module BerryMQ
     # Return the oldest message, waiting at most timeout seconds (nil: forever).
     # Raise Empty when none came, Unavailable when the site cannot be reached.
     def get(timeout: nil)
-      raise ArgumentError, "timeout must be nil or >= 0, not #{timeout.inspect}" if timeout&.negative?
+      unless timeout.nil? || (timeout.is_a?(Numeric) && timeout >= 0)
+        raise ArgumentError, "timeout must be nil or a number >= 0, not #{timeout.inspect}"
+      end
 
       deadline = timeout && (BerryMQ.monotonic + timeout)
       loop do

@@ -70,8 +70,9 @@ module BerryMQ
       @monitor.synchronize { @connections.values.map { |c| c.pattern.text } }
     end
 
-    # Stop the thread and close the connections on the site (best effort).
-    def close
+    # Stop the thread and close the connections on the site (best effort; not
+    # when goodbye is false, as for a site that stopped answering).
+    def close(goodbye: true)
       thread = @monitor.synchronize do
         @stopping = true
         # A thread waiting on the site holds nothing but a socket: stop it there.
@@ -79,7 +80,7 @@ module BerryMQ
         @thread
       end
       thread&.join(5)
-      (@connections.values + @retired).each { |c| close_connection(c) }
+      (@connections.values + @retired).each { |c| close_connection(c) } if goodbye
       @poll.reset
       @control.reset
     end

@@ -68,7 +68,8 @@ module BerryMQ
     end
 
     # Flush for at most timeout seconds, then stop the thread. Return how many
-    # messages were left unsent (and say so on $stderr).
+    # messages were left unsent (and say so on $stderr). A thread still waiting on
+    # the site a second later is stopped there: its messages are reported unsent.
     def close(timeout)
       begin
         flush(timeout)
@@ -80,7 +81,7 @@ module BerryMQ
         @changed.broadcast
         @stop.broadcast
       end
-      @thread&.join(5)
+      @thread&.kill unless @thread.nil? || @thread.join(1)
       pending
     end
 

@@ -52,7 +52,11 @@ module BerryMQ
 
     # url: the endpoint ("http://host/berrymq/rpc/"); api_key: sent as a Bearer token.
     def initialize(url, api_key:, open_timeout: 5.0)
-      @uri = URI.parse(url)
+      @uri = begin
+        URI.parse(url)
+      rescue URI::InvalidURIError, TypeError
+        nil
+      end
       unless @uri.is_a?(URI::HTTP) && @uri.host
         raise ArgumentError, "BerryMQ endpoint must be an http(s) URL, not #{url.inspect}"
       end
