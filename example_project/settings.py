@@ -6,6 +6,8 @@ import json
 import os
 from pathlib import Path
 
+import django
+
 BASE_DIR = Path(__file__).resolve().parent
 
 # DEVELOPMENT ONLY: a fixed, public key so the demo runs out of the box. Never deploy it.
@@ -63,6 +65,10 @@ DATABASES = {
         "OPTIONS": {"timeout": 20},
     }
 }
+if django.VERSION >= (5, 1):
+    # A deferred transaction that reads, then writes, cannot wait for the lock: SQLite
+    # fails it at once ("database is locked"). BEGIN IMMEDIATE takes the lock first.
+    DATABASES["default"]["OPTIONS"]["transaction_mode"] = "IMMEDIATE"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
