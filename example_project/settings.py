@@ -57,18 +57,19 @@ TEMPLATES = [
     },
 ]
 
+# Several worker processes (Scaling out) take turns writing: wait for the lock.
+SQLITE_OPTIONS: dict[str, object] = {"timeout": 20}
+if django.VERSION >= (5, 1):
+    # A deferred transaction that reads, then writes, cannot wait for the lock: SQLite
+    # fails it at once ("database is locked"). BEGIN IMMEDIATE takes the lock first.
+    SQLITE_OPTIONS["transaction_mode"] = "IMMEDIATE"
 DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": os.environ.get("EXAMPLE_DB") or BASE_DIR / "db.sqlite3",
-        # Several worker processes (Scaling out) take turns writing: wait for the lock.
-        "OPTIONS": {"timeout": 20},
+        "OPTIONS": SQLITE_OPTIONS,
     }
 }
-if django.VERSION >= (5, 1):
-    # A deferred transaction that reads, then writes, cannot wait for the lock: SQLite
-    # fails it at once ("database is locked"). BEGIN IMMEDIATE takes the lock first.
-    DATABASES["default"]["OPTIONS"]["transaction_mode"] = "IMMEDIATE"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
