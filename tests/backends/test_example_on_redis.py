@@ -159,3 +159,9 @@ def test_the_shop_on_three_workers_takes_concurrent_orders_without_dead_letters(
     assert rows(shop, "SELECT stock FROM shop_product WHERE id = ?", pk) == [
         (stock + 300 - reserved,)
     ]
+
+
+def test_the_shop_under_gunicorn_serves_the_dashboards_static_files(shop: SiteProcess) -> None:
+    """The live tail is JavaScript: without its file the page under gunicorn shows nothing."""
+    for path in ("/static/berrymq/dashboard/tail.js", "/static/admin/css/base.css"):
+        assert shop.http.get(path).status_code == 200, path
