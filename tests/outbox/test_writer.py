@@ -203,3 +203,17 @@ async def test_atwitter_writes_its_rows_from_async_code() -> None:
         await atwitter("order:created", 1)
         count = await sync_to_async(OutboxMessage.objects.count)()
     assert count == 1
+
+
+def test_purge_without_a_terminal_to_ask_refuses_with_a_command_error(
+    db: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """From a script or cron (stdin closed) purge cannot ask: it says to add --yes."""
+    import io
+
+    from django.core.management.base import CommandError
+
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    with override_settings(BERRYMQ=_outbox()):
+        with pytest.raises(CommandError, match="--yes"):
+            call_command("berrymq_outbox", "purge")
