@@ -217,3 +217,12 @@ def test_purge_without_a_terminal_to_ask_refuses_with_a_command_error(
     with override_settings(BERRYMQ=_outbox()):
         with pytest.raises(CommandError, match="--yes"):
             call_command("berrymq_outbox", "purge")
+
+
+def test_relay_once_without_the_table_is_a_command_error_naming_the_fix(outbox_on: None) -> None:
+    from django.core.management.base import CommandError
+
+    with connection.cursor() as cursor:  # rolled back with the test's transaction
+        cursor.execute('DROP TABLE "berrymq_outbox"')
+    with pytest.raises(CommandError, match="migrate berrymq_django"):
+        call_command("berrymq_relay", "--once")
