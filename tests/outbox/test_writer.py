@@ -214,9 +214,8 @@ def test_purge_without_a_terminal_to_ask_refuses_with_a_command_error(
     from django.core.management.base import CommandError
 
     monkeypatch.setattr("sys.stdin", io.StringIO(""))
-    with override_settings(BERRYMQ=_outbox()):
-        with pytest.raises(CommandError, match="--yes"):
-            call_command("berrymq_outbox", "purge")
+    with override_settings(BERRYMQ=_outbox()), pytest.raises(CommandError, match="--yes"):
+        call_command("berrymq_outbox", "purge")
 
 
 def test_relay_once_without_the_table_is_a_command_error_naming_the_fix(outbox_on: None) -> None:
@@ -226,3 +225,29 @@ def test_relay_once_without_the_table_is_a_command_error_naming_the_fix(outbox_o
         cursor.execute('DROP TABLE "berrymq_outbox"')
     with pytest.raises(CommandError, match="migrate berrymq_django"):
         call_command("berrymq_relay", "--once")
+
+
+def test_a_scrape_of_the_metrics_shows_the_outbox(db: None) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with override_settings(BERRYMQ=_outbox(METRICS_PUBLIC=True)):
+        twitter("order:created", 1)
+        twitter("order:created", 2)
+        text = client_get_metrics()
+    found = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+    where = (("destination", "peer:b"),)
+    assert found[("berrymq_outbox_pending", where)] == 2
+    assert found[("berrymq_outbox_dead", where)] == 0
+    assert found[("berrymq_outbox_oldest_pending_seconds", where)] >= 0
+
+
+def client_get_metrics() -> str:
+    from django.test import Client
+
+    response = Client().get("/berrymq/metrics")
+    assert response.status_code == 200, response.content[:300]
+    return response.content.decode()
