@@ -251,3 +251,28 @@ def client_get_metrics() -> str:
     response = Client().get("/berrymq/metrics")
     assert response.status_code == 200, response.content[:300]
     return response.content.decode()
+
+
+def test_the_endpoint_refuses_args_the_outbox_cannot_carry_as_invalid_params(db: None) -> None:
+    """JSON the endpoint parses but the outbox cannot write (a lone surrogate, an int of
+    hundreds of digits) is the caller's bad params, -32602, not an internal error."""
+    from django.test import Client
+
+    def call(method: str, params: str) -> dict[str, Any]:
+        body = f'{{"jsonrpc": "2.0", "id": 1, "method": "{method}", "params": {params}}}'
+        answer = Client().post(
+            "/berrymq/rpc/",
+            body,
+            content_type="application/json",
+            HTTP_AUTHORIZATION=f"Bearer {KEY}",
+        )
+        return dict(answer.json())
+
+    with override_settings(BERRYMQ=_outbox(API_KEYS={"tester": KEY})):
+        token = call("connect_oneway", "{}")["result"]
+        for bad in ('"\\ud800"', "9" * 500):
+            params = f'{{"token": "{token}", "identifier": "order:x", "args": [{bad}]}}'
+            answer = call("send_message", params)
+            assert answer.get("error", {}).get("code") == -32602, answer
+            assert "'order:x'" in answer["error"]["message"], answer
+        assert OutboxMessage.objects.count() == 0
