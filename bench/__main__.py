@@ -20,6 +20,7 @@ CASES = (
     "groups",
     "peering",
     "mesh",
+    "long_polls",
     "outbox",
 )
 
@@ -70,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         from bench import (
             dispatch,
             groups,
+            long_polls,
             memory,
             outbox,
             peering,
@@ -106,7 +108,19 @@ def main(argv: list[str] | None = None) -> int:
             print(f"bench: skipping groups: {reason}", file=sys.stderr, flush=True)
             skipped[case] = reason
             continue
+        if case == "long_polls" and (reason := long_polls.unavailable()):
+            print(f"bench: skipping long_polls: {reason}", file=sys.stderr, flush=True)
+            skipped[case] = reason
+            continue
         print(f"bench: running {case} ...", file=sys.stderr, flush=True)
+        if case == "long_polls":
+            poll_plan = long_polls.QUICK if args.quick else long_polls.FULL
+            if args.rounds:
+                poll_plan = replace(poll_plan, rounds=args.rounds)
+            case_results, by_label = long_polls.run_long_polls(poll_plan)
+            results += case_results
+            throughputs[case] = by_label
+            continue
         if case == "redis":
             redis_plan = redis_throughput.QUICK if args.quick else redis_throughput.FULL
             if args.rounds:

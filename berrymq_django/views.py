@@ -52,7 +52,7 @@ from .rpc import protocol
 from .rpc.context import CallContext, Limits
 from .rpc.server import Isolation, handle_body
 
-__all__ = ["RPCView"]
+__all__ = ["RPCView", "read_body", "respond", "unavailable"]
 
 logger = logging.getLogger("berrymq.rpc")
 
@@ -122,6 +122,9 @@ def site_report() -> dict[str, Any]:
             "DEDUP_SECONDS": limits.dedup_seconds,
         },
     }
+    waiting = getattr(connection_state(), "waiting", None)  # in-process state only
+    if waiting is not None:
+        report["waiting_gets"] = waiting()
     if current_writer() is not None:
         report["outbox"] = outbox_status()
     return report
@@ -177,6 +180,43 @@ def _savepoints() -> Isolation | None:
     return savepoints
 
 
+def read_body(request: HttpRequest, conf: _Pipeline) -> bytes | HttpResponse:
+    """Return the request's body, or the error answer when it passes MAX_BODY_BYTES."""
+    limit = conf.max_body
+    # read(), not .body: our own limit applies, not DATA_UPLOAD_MAX_MEMORY_SIZE.
+    body = request.read(limit + 1)
+    if len(body) > limit:
+        error = protocol.limit_exceeded(
+            "MAX_BODY_BYTES", limit, len(body), "The body size in bytes", capped=True
+        )
+        return HttpResponse(protocol.encode(protocol.error_response(error)), content_type=JSON)
+    return body
+
+
+def unavailable(exc: BackendUnavailable | DatabaseError) -> HttpResponse:
+    """Answer a request the backend (or the outbox's database) cannot serve now: HTTP 503.
+
+    Transient, unlike a method's crash (-32603): a client retries a 503.
+    """
+    logger.warning("berryMQ endpoint: the backend cannot answer now: %s", exc)
+    set_rollback()
+    error = protocol.RPCError(protocol.UNAVAILABLE, f"Service unavailable: {exc}; try again later.")
+    response = HttpResponse(
+        protocol.encode(protocol.error_response(error)),
+        content_type=JSON,
+        status=status.HTTP_503_SERVICE_UNAVAILABLE,
+    )
+    response["Retry-After"] = "1"
+    return response
+
+
+def respond(answer: bytes | None) -> HttpResponse:
+    """Return the HTTP response carrying a JSON-RPC answer (204 when there is none)."""
+    if answer is None:
+        return HttpResponse(status=status.HTTP_204_NO_CONTENT)
+    return HttpResponse(answer, content_type=JSON)
+
+
 class LeaveBodyParser(BaseParser):
     """Accept any media type and leave the body unread, for the rpc package to parse."""
 
@@ -226,14 +266,9 @@ class RPCView(APIView):
 
     def answer(self, request: HttpRequest, context: CallContext, conf: _Pipeline) -> HttpResponse:
         """Read the body (within MAX_BODY_BYTES) and answer it."""
-        limit = conf.max_body
-        # read(), not .body: our own limit applies, not DATA_UPLOAD_MAX_MEMORY_SIZE.
-        body = request.read(limit + 1)
-        if len(body) > limit:
-            error = protocol.limit_exceeded(
-                "MAX_BODY_BYTES", limit, len(body), "The body size in bytes", capped=True
-            )
-            return HttpResponse(protocol.encode(protocol.error_response(error)), content_type=JSON)
+        body = read_body(request, conf)
+        if isinstance(body, HttpResponse):
+            return body
         try:
             # With the outbox on, the messages a call sends on are written in one INSERT.
             with outbox_batched():
@@ -245,22 +280,8 @@ class RPCView(APIView):
                     isolate=_savepoints() or nullcontext,
                 )
         except (BackendUnavailable, DatabaseError) as exc:
-            # Transient, unlike a method's crash (-32603): a client retries a 503.
-            logger.warning("berryMQ endpoint: the backend cannot answer now: %s", exc)
-            set_rollback()
-            error = protocol.RPCError(
-                protocol.UNAVAILABLE, f"Service unavailable: {exc}; try again later."
-            )
-            response = HttpResponse(
-                protocol.encode(protocol.error_response(error)),
-                content_type=JSON,
-                status=status.HTTP_503_SERVICE_UNAVAILABLE,
-            )
-            response["Retry-After"] = "1"
-            return response
-        if answer is None:
-            return HttpResponse(status=status.HTTP_204_NO_CONTENT)
-        return HttpResponse(answer, content_type=JSON)
+            return unavailable(exc)
+        return respond(answer)
 
     def call_context(self, request: Request, conf: _Pipeline) -> CallContext:
         """Name the caller DRF authenticated."""

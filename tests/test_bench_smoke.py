@@ -22,6 +22,17 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 CASES = {"dispatch", "routing", "queue", "memory"}
+# bench/long_polls.py's QUICK plan: polls held by the ASGI and the sync server.
+QUICK_ASGI_POLLS, QUICK_SYNC_POLLS = 200, 100
+LONG_POLL_ROWS = {
+    "long_polls_held",
+    "long_polls_wake_p99",
+    "long_polls_wake_median",
+    "long_polls_rss",
+    "long_polls_wake_cpu",
+    "long_polls_send_message",
+    "long_polls_plain_view",
+}
 # bench/__main__.py's QUICK plan for the timed cases.
 QUICK_N, QUICK_ROUNDS = 5_000, 3
 FIGURES = ("ours", "anchor", "ours_median", "anchor_median", "ratio", "median_ratio")
@@ -164,3 +175,25 @@ def test_only_unavailable_cases_are_skipped(report: dict[str, Any]) -> None:
         assert "redis" not in report["skipped"], report["skipped"]
     ran = {case["key"].split("_")[0] for case in report["cases"]}
     assert not ran & set(report["skipped"]), (ran, report["skipped"])
+
+
+def test_long_polls_held_every_poll_and_report_what_they_measured(report: dict[str, Any]) -> None:
+    if "long_polls" in report["skipped"]:
+        pytest.skip(report["skipped"]["long_polls"])
+    by_key = {case["key"]: case for case in report["cases"]}
+    assert set(by_key) >= LONG_POLL_ROWS
+    held = by_key["long_polls_held"]
+    asgi, sync = held["details"]["asgi"], held["details"]["sync"]
+    assert (asgi["polls"], asgi["held"]) == (QUICK_ASGI_POLLS, QUICK_ASGI_POLLS)
+    assert (sync["polls"], sync["held"]) == (QUICK_SYNC_POLLS, QUICK_SYNC_POLLS)
+    assert held["ours"] == QUICK_ASGI_POLLS
+    # A sync poll holds a thread; an ASGI one does not.
+    assert sync["threads_waiting"] >= QUICK_SYNC_POLLS
+    assert asgi["threads_waiting"] < QUICK_ASGI_POLLS // 10
+    for side in (asgi, sync):
+        kb = (side["rss_waiting_kb"] - side["rss_before_kb"]) / side["held"]
+        assert close(side["kb_per_poll"], kb), side
+    assert close(by_key["long_polls_rss"]["ours"], asgi["kb_per_poll"] / sync["kb_per_poll"])
+    for key in ("long_polls_wake_p99", "long_polls_wake_median"):
+        assert by_key[key]["unit"] == "ms" and isinstance(by_key[key]["passed"], bool)
+    assert by_key["long_polls_wake_median"]["ours"] <= by_key["long_polls_wake_p99"]["ours"]

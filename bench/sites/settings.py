@@ -1,7 +1,8 @@
 """Settings of the bench site: DEBUG off, no database, no middleware, quiet logs.
 
 Loopback only, never deployed. The API key can be overridden with the
-environment variable ``BERRYMQ_BENCH_KEY`` (the harness passes its own).
+environment variable ``BERRYMQ_BENCH_KEY`` (the harness passes its own), and
+MAX_POLL_SECONDS with ``BERRYMQ_BENCH_MAX_POLL``.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ API_KEY = os.environ.get("BERRYMQ_BENCH_KEY", "bench-key-0123456789abcdef")
 BERRYMQ = {
     "NODE_NAME": "bench-site",
     "API_KEYS": {"bench": API_KEY},
+    # The long-poll case holds its polls while thousands more connect.
+    "MAX_POLL_SECONDS": float(os.environ.get("BERRYMQ_BENCH_MAX_POLL", "25")),
 }
 
 # Errors only: a log line per request would be timed along with the view.

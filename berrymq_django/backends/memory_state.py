@@ -170,6 +170,12 @@ class MemoryConnectionState:
         with self._lock:
             return [connection for connection, _ in self._connections.values()]
 
+    def waiting(self) -> int:
+        """Return how many gets wait now on this process's connection queues."""
+        with self._lock:
+            queues = [queue for _, queue in self._connections.values() if queue is not None]
+        return sum(queue.store.waiting for queue in queues)
+
     def close(self) -> None:
         """Close every connection's queue (the backend is being replaced)."""
         with self._lock:

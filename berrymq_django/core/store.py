@@ -150,6 +150,11 @@ class QueueStore:
     def qsize(self) -> int:
         return len(self.items)
 
+    @property
+    def waiting(self) -> int:
+        """How many consumers (threads and event-loop tasks) wait for a message now."""
+        return self._waiting
+
     def full(self) -> bool:
         return bool(self.maxsize) and len(self.items) >= self.maxsize
 

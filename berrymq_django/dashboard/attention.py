@@ -47,21 +47,23 @@ def attention(
         if dead.get("error"):
             items.append({"page": "dead", "text": f"Dead letters unreadable: {dead['error']}"})
     if box is not None:
-        items.extend({"page": "overview", "text": text} for text in _outbox_attention(box))
+        items.extend({"page": page, "text": text} for page, text in _outbox_attention(box))
     return items
 
 
-def _outbox_attention(box: dict[str, Any]) -> list[str]:
+def _outbox_attention(box: dict[str, Any]) -> list[tuple[str, str]]:
+    """Return (page, text) items: pending rows too old on the overview, dead ones on theirs."""
     texts = []
     if box.get("error"):
-        texts.append(f"The outbox cannot be read: {box['error']}")
+        texts.append(("overview", f"The outbox cannot be read: {box['error']}"))
     for name, figures in box.get("destinations", {}).items():
         age = figures.get("oldest_pending_seconds")
         if age is not None and age > box["warn_seconds"]:
-            texts.append(f"Outbox to {name}: {figures['pending']} pending, oldest {age:.0f} s")
+            text = f"Outbox to {name}: {figures['pending']} pending, oldest {age:.0f} s"
+            texts.append(("overview", text))
         if figures.get("dead"):
-            texts.append(f"Outbox to {name}: {figures['dead']} dead message(s)")
+            texts.append(("dead", f"Outbox to {name}: {figures['dead']} dead message(s)"))
     relay = box.get("relay") or {}
     if relay.get("last_error"):
-        texts.append(f"Outbox relay: {relay['last_error']}")
+        texts.append(("overview", f"Outbox relay: {relay['last_error']}"))
     return texts

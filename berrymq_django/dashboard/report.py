@@ -42,6 +42,7 @@ __all__ = [
     "hide_passwords",
     "local_queues",
     "outbox",
+    "outbox_dead_letters",
     "peer_links",
     "short",
     "site_figures",
@@ -320,3 +321,41 @@ def outbox() -> dict[str, Any] | None:
     if not options.enabled:
         return None
     return {"warn_seconds": options.warn_seconds, **setup.outbox_status()}
+
+
+def outbox_dead_letters(limit: int = 50) -> dict[str, Any] | None:
+    """Return the outbox's figures and its oldest dead letters when it is on, else None.
+
+    outbox()'s dict plus "letters": up to limit dead rows, oldest first, each
+    with destination, id, identifier, uid, error (its last lines) and age (a
+    duration text since it was written). A database that fails to answer
+    gives "error" and no letters.
+    """
+    box = outbox()
+    if box is None:
+        return None
+    from django.db import DatabaseError
+
+    from ..outbox import setup, store
+
+    box["letters"] = []
+    if box.get("error") or not any(row["dead"] for row in box["destinations"].values()):
+        return box
+    try:
+        rows = store.dead_letters(setup.current_options().database, limit=limit)
+    except DatabaseError as exc:
+        box["error"] = f"{type(exc).__name__}: {exc}"
+        return box
+    now = time.time()
+    box["letters"] = [
+        {
+            "destination": row["destination"],
+            "id": row["id"],
+            "identifier": row["identifier"],
+            "uid": row["uid"],
+            "error": "\n".join(str(row["error"]).rstrip().splitlines()[-TRACEBACK_LINES:]),
+            "age": duration(max(0.0, now - row["created"])),
+        }
+        for row in rows
+    ]
+    return box

@@ -18,6 +18,8 @@ urlpatterns = [
     path("dead/", views.dead, name="dead"),
     path("dead/retry/", views.dead_retry, name="dead-retry"),
     path("dead/purge/", views.dead_purge, name="dead-purge"),
+    path("dead/outbox/retry/", views.outbox_retry, name="outbox-retry"),
+    path("dead/outbox/purge/", views.outbox_purge, name="outbox-purge"),
     path("network/", views.network, name="network"),
     path("tail/", views.tail, name="tail"),
 ]

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
@@ -37,6 +38,8 @@ __all__ = [
     "dead_retry",
     "followers",
     "network",
+    "outbox_purge",
+    "outbox_retry",
     "overview",
     "peers_page",
     "queues",
@@ -60,8 +63,7 @@ def _render(request: HttpRequest, page: str, context: dict[str, Any]) -> HttpRes
     from django.contrib import admin  # only once staff_only has made sure admin is installed
 
     title = dict(PAGES).get(page, "Purge dead letters")
-    keeps_dead = getattr(default_dispatcher.backend, "dead_letters", None) is not None
-    pages = [(name, label) for name, label in PAGES if name != "dead" or keeps_dead]
+    pages = [(name, label) for name, label in PAGES if name != "dead" or _shows_dead()]
     return render(
         request,
         f"berrymq/dashboard/{page}.html",
@@ -74,6 +76,15 @@ def _render(request: HttpRequest, page: str, context: dict[str, Any]) -> HttpRes
             **context,
         },
     )
+
+
+def _shows_dead() -> bool:
+    """Whether there is a Dead letters page: the backend keeps them, or the outbox is on."""
+    if getattr(default_dispatcher.backend, "dead_letters", None) is not None:
+        return True
+    from ..outbox.setup import current_options  # the outbox's models need the app registry
+
+    return current_options().enabled
 
 
 def _connections(request: HttpRequest) -> list[dict[str, Any]]:
@@ -181,8 +192,10 @@ def peers_page(request: HttpRequest) -> HttpResponse:
 @require_GET
 @staff_only
 def dead(request: HttpRequest) -> HttpResponse:
-    """The follower groups' dead letters, oldest first, with retry and purge buttons."""
-    return _render(request, "dead", {"dead": report.dead_letters()})
+    """The follower groups' and the outbox's dead letters, oldest first, with retry and purge."""
+    return _render(
+        request, "dead", {"dead": report.dead_letters(), "outbox": report.outbox_dead_letters()}
+    )
 
 
 def _group(request: HttpRequest) -> str | None:
@@ -230,6 +243,71 @@ def dead_purge(request: HttpRequest) -> HttpResponse:
         return _back("dead")
     deleted = sum(results.values())
     messages.success(request, f"Purged {deleted} dead letter(s).")
+    return _back("dead")
+
+
+def _destination(request: HttpRequest) -> str | None:
+    """Return the posted outbox destination ("" meaning every one is None); ValueError if bad."""
+    from ..outbox.setup import current_options
+
+    if not current_options().enabled:
+        raise ValueError("the outbox is off (BERRYMQ['OUTBOX']['ENABLED'])")
+    destination = request.POST.get("destination", "")
+    if len(destination) > MAX_QUERY or not destination.isprintable():
+        raise ValueError(f"{destination[:MAX_QUERY]!r} is not a destination name")
+    return destination or None
+
+
+def _outbox_database() -> str:
+    from ..outbox.setup import current_options
+
+    return current_options().database
+
+
+@require_POST
+@staff_only
+@csrf_protect
+def outbox_retry(request: HttpRequest) -> HttpResponse:
+    """POST [destination=]: make that destination's (or every one's) outbox dead letters pending."""
+    from ..outbox import store
+
+    try:
+        destination = _destination(request)
+        count = store.retry(_outbox_database(), destination)
+    except (ValueError, DatabaseError) as exc:
+        messages.error(request, f"Nothing retried: {exc}")
+        return _back("dead")
+    where = f" to {destination}" if destination else ""
+    if count:
+        messages.success(request, f"Outbox: {count} dead letter(s){where} pending again.")
+    else:
+        messages.info(request, f"The outbox had no dead letters{where} to retry.")
+    return _back("dead")
+
+
+@require_POST
+@staff_only
+@csrf_protect
+def outbox_purge(request: HttpRequest) -> HttpResponse:
+    """POST [destination=]: ask to confirm; POST again with confirmed=yes: delete them."""
+    from ..outbox import store
+
+    try:
+        destination = _destination(request)
+        if request.POST.get("confirmed") != "yes":
+            figures = store.stats(_outbox_database())
+            counts = {
+                name: row["dead"]
+                for name, row in figures.items()
+                if row["dead"] and destination in (None, name)
+            }
+            context = {"destination": destination or "", "counts": counts}
+            return _render(request, "dead_outbox_purge", context)
+        count = store.purge(_outbox_database(), destination)
+    except (ValueError, DatabaseError) as exc:
+        messages.error(request, f"Nothing purged: {exc}")
+        return _back("dead")
+    messages.success(request, f"Purged {count} outbox dead letter(s).")
     return _back("dead")
 
 

@@ -11,12 +11,19 @@ from __future__ import annotations
 import dataclasses
 import secrets
 import time
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from ..core.message import Message
 
-__all__ = ["Connection", "ConnectionQueue", "ConnectionState", "Style", "new_token"]
+__all__ = [
+    "AwaitableQueue",
+    "Connection",
+    "ConnectionQueue",
+    "ConnectionState",
+    "Style",
+    "new_token",
+]
 
 Style = Literal["oneway", "interconnect", "queue"]
 
@@ -63,6 +70,15 @@ class ConnectionQueue(Protocol):
     def get_nowait(self) -> Message: ...
 
     def qsize(self) -> int: ...
+
+
+@runtime_checkable
+class AwaitableQueue(ConnectionQueue, Protocol):
+    """A connection queue an event loop can wait on without a thread (in-process stores)."""
+
+    async def aget(self, timeout: float | None = None) -> Message:
+        """Remove and return the oldest message, waiting up to timeout seconds; Empty if none."""
+        ...
 
 
 class ConnectionState(Protocol):

@@ -52,6 +52,9 @@ class CallContext:
     #: blocking gets shares one MAX_POLL_SECONDS, it does not get one each.
     deadline: float | None = None
     site_report: Callable[[], dict[str, Any]] | None = None
+    #: Called when a call is about to wait on an event loop (an awaited get):
+    #: the site gives back what the request holds meanwhile (a thread, say).
+    before_wait: Callable[[], None] | None = None
 
     def wait_budget(self, wanted: float) -> float:
         """Return how long a call may wait: wanted, capped by the request's deadline."""

@@ -22,7 +22,7 @@ it must be, and the bad value.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import jsonschema_rs
@@ -206,6 +206,8 @@ class Registry:
 
     def __init__(self) -> None:
         self.procedures: dict[str, Procedure] = {}
+        #: Coroutine functions, by procedure name, that answer it on an event loop.
+        self.awaitables: dict[str, Callable[..., Awaitable[Any]]] = {}
 
     def procedure(
         self, name: str, *params: Param, summary: str, result: dict[str, Any]
@@ -224,6 +226,28 @@ class Registry:
         if proc is None:
             raise RPCError(METHOD_NOT_FOUND, f"Method not found: {short(method)}.")
         return proc.func(context, **proc.bind(params))
+
+    def awaitable(
+        self, name: str
+    ) -> Callable[[Callable[..., Awaitable[Any]]], Callable[..., Awaitable[Any]]]:
+        """Register the decorated coroutine function as procedure name's event-loop twin.
+
+        It takes the same params (checked by the same schema) and must give the
+        same results and errors; ``acall`` runs it.
+        """
+
+        def register(func: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+            if name not in self.procedures:
+                raise LookupError(f"No procedure {name!r} to give an awaitable twin.")
+            self.awaitables[name] = func
+            return func
+
+        return register
+
+    async def acall(self, context: Any, method: str, params: list[Any] | dict[str, Any]) -> Any:
+        """Await the awaitable twin of one procedure; KeyError if it has none."""
+        func = self.awaitables[method]
+        return await func(context, **self.procedures[method].bind(params))
 
 
 def openrpc_document(procedures: Iterable[Procedure], version: str) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import os
 import re
 import shutil
@@ -90,8 +91,17 @@ class Site:
 
 
 @contextlib.contextmanager
-def running_site(*, memory: bool = False) -> Iterator[Site]:
-    """Run the dashboard's test site (see the module docstring); memory: the in-memory backend."""
+def running_site(
+    *,
+    memory: bool = False,
+    outbox: dict[str, Any] | None = None,
+    peer_url: str | None = None,
+) -> Iterator[Site]:
+    """Run the dashboard's test site (see the module docstring).
+
+    memory: the in-memory backend; outbox: BERRYMQ["OUTBOX"] (off when None);
+    peer_url: the endpoint of peer "faraway" (one nothing answers when None).
+    """
     redis_url = require_redis()
     prefix = f"berrymq-test-{uuid.uuid4().hex[:12]}"
     workdir = Path(tempfile.mkdtemp(prefix="berrymq-dashboard-"))
@@ -105,8 +115,9 @@ def running_site(*, memory: bool = False) -> Iterator[Site]:
             "BERRYMQ_SITE_REDIS_URL": redis_url,
             "BERRYMQ_SITE_PREFIX": prefix,
             "BERRYMQ_SITE_KEY": API_KEY,
-            "BERRYMQ_SITE_PEER_URL": f"http://127.0.0.1:{free_port()}/berrymq/rpc/",
+            "BERRYMQ_SITE_PEER_URL": peer_url or f"http://127.0.0.1:{free_port()}/berrymq/rpc/",
             "BERRYMQ_SITE_MEMORY": "1" if memory else "",
+            "BERRYMQ_SITE_OUTBOX": json.dumps(outbox) if outbox else "",
         },
         # Threads: the live tail's long poll holds one while the pages use others.
         gunicorn={"worker_class": "gthread", "threads": 8},

@@ -6,10 +6,12 @@ BERRYMQ_SITE_PREFIX      the key prefix the test cleans up
 BERRYMQ_SITE_KEY         the API key of principal "tester", who twitters from the test
 BERRYMQ_SITE_PEER_URL    the endpoint of peer "faraway", which nothing answers
 BERRYMQ_SITE_MEMORY      "1": the in-memory backend instead of Redis
+BERRYMQ_SITE_OUTBOX      BERRYMQ["OUTBOX"] as JSON (the durable outbox on the SQLite file)
 """
 
 from __future__ import annotations
 
+import json
 import os
 
 SECRET_KEY = "dashboard-test-site-only"
@@ -72,6 +74,11 @@ BERRYMQ = {
     **(
         {"BACKEND": "berrymq_django.backends.memory.MemoryBackend", "BACKEND_OPTIONS": {}}
         if os.environ.get("BERRYMQ_SITE_MEMORY") == "1"
+        else {}
+    ),
+    **(
+        {"OUTBOX": json.loads(os.environ["BERRYMQ_SITE_OUTBOX"])}
+        if os.environ.get("BERRYMQ_SITE_OUTBOX")
         else {}
     ),
     "API_KEYS": {"tester": os.environ.get("BERRYMQ_SITE_KEY", "tester-key-0123456789")},

@@ -98,6 +98,11 @@ def test_a_message_twittered_shows_in_the_live_tail_as_text_within_2_s(
     assert not by_css(browser, "#tail-rows script, #tail-rows b, #tail-rows i")
     assert browser.title != "pwned"
     assert seen < 2.0
+    # The tail follows through the JavaScript client, loaded as a module from static files.
+    loaded = browser.execute_script(
+        "return performance.getEntriesByType('resource').map((entry) => entry.name)"
+    )
+    assert f"{site.url}/static/berrymq/berrymq.js" in loaded, loaded
 
 
 def test_the_tail_pauses_resumes_and_clears(browser: Any, site: Site) -> None:

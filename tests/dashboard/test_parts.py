@@ -109,7 +109,7 @@ def test_attention_names_what_is_wrong_and_where_to_look() -> None:
         ("queues", "Queue connection of site-b on y:* is full"),
         ("dead", "Group stock has 3 dead letter(s)"),
         ("overview", "Outbox to peer:b: 40 pending, oldest 900 s"),
-        ("overview", "Outbox to peer:b: 2 dead message(s)"),
+        ("dead", "Outbox to peer:b: 2 dead message(s)"),
         ("overview", "Outbox relay: PeerUnavailable: down"),
     ]
 

@@ -12,6 +12,10 @@
         site.http.get("/received/")      # an httpx.Client on site.base_url
     # closed: stopped at once, its log and config removed
 
+With ``server="uvicorn"``, app is the ASGI application and the site runs
+under uvicorn instead (one process; ``uvicorn`` takes its command-line
+options by name, e.g. ``{"backlog": 8192}``).
+
 gunicorn reads its settings from a config file the site writes, not from
 flags, because gunicorn ignores a name in a config file that its release
 does not know: ``control_socket_disable`` (gunicorn 25.1+) keeps every site
@@ -34,7 +38,7 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Literal, Self
 
 import httpx
 
@@ -50,6 +54,12 @@ GUNICORN_DEFAULTS: dict[str, object] = {
     "accesslog": None,
     "graceful_timeout": 3,
     "control_socket_disable": True,
+}
+# What every uvicorn site runs with unless told otherwise (its option names).
+UVICORN_DEFAULTS: dict[str, object] = {
+    "log-level": "warning",
+    "no-access-log": True,
+    "timeout-graceful-shutdown": 3,
 }
 LOG_TAIL = 60  # lines of log quoted in errors and notes
 
@@ -82,6 +92,8 @@ class SiteProcess:
         port: int | None = None,
         gunicorn: Mapping[str, object] | None = None,
         workdir: Path | None = None,
+        server: Literal["gunicorn", "uvicorn"] = "gunicorn",
+        uvicorn: Mapping[str, object] | None = None,
     ) -> None:
         self.name = name
         self.app = app
@@ -90,6 +102,8 @@ class SiteProcess:
         self.port = port or free_port()
         self.extra_env = dict(env or {})
         self.gunicorn = {**GUNICORN_DEFAULTS, **(gunicorn or {})}
+        self.server = server
+        self.uvicorn = {**UVICORN_DEFAULTS, **(uvicorn or {})}
         self._own_workdir = workdir is None
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix=f"berrymq-{name}-"))
         self.log_path = self.workdir / f"{name}.log"
@@ -107,7 +121,7 @@ class SiteProcess:
 
     @property
     def pid(self) -> int | None:
-        """The gunicorn master's pid while the site runs, else None."""
+        """The gunicorn master's (or uvicorn's) pid while the site runs, else None."""
         return None if self.process is None else self.process.pid
 
     def environ(self) -> dict[str, str]:
@@ -128,10 +142,7 @@ class SiteProcess:
         """
         if self.process is not None and self.process.poll() is None:
             raise RuntimeError(f"site {self.name} is already running (pid {self.process.pid})")
-        config = self.workdir / f"{self.name}.gunicorn.conf.py"
-        settings = {"bind": f"127.0.0.1:{self.port}", **self.gunicorn}
-        config.write_text("".join(f"{key} = {value!r}\n" for key, value in settings.items()))
-        command = [sys.executable, "-m", "gunicorn", "--config", str(config), self.app]
+        command = self._command()
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 command, cwd=ROOT, env=self.environ(), stdout=log, stderr=subprocess.STDOUT
@@ -151,6 +162,20 @@ class SiteProcess:
             raise RuntimeError(f"{exc}\n{self.log(LOG_TAIL)}") from None
         return self
 
+    def _command(self) -> list[str]:
+        if self.server == "uvicorn":
+            options = {"host": "127.0.0.1", "port": self.port, **self.uvicorn}
+            flags = [
+                f"--{key}" if value is True else f"--{key}={value}"
+                for key, value in options.items()
+                if value is not False and value is not None
+            ]
+            return [sys.executable, "-m", "uvicorn", *flags, self.app]
+        config = self.workdir / f"{self.name}.gunicorn.conf.py"
+        settings = {"bind": f"127.0.0.1:{self.port}", **self.gunicorn}
+        config.write_text("".join(f"{key} = {value!r}\n" for key, value in settings.items()))
+        return [sys.executable, "-m", "gunicorn", "--config", str(config), self.app]
+
     def _answers(self) -> bool:
         assert self.process is not None
         code = self.process.poll()
@@ -164,7 +189,9 @@ class SiteProcess:
         if self.process is None:
             return
         if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM if graceful else signal.SIGQUIT)
+            # uvicorn has no "stop at once" signal of its own: it is killed.
+            at_once = signal.SIGKILL if self.server == "uvicorn" else signal.SIGQUIT
+            self.process.send_signal(signal.SIGTERM if graceful else at_once)
             try:
                 self.process.wait(timeout)
             except subprocess.TimeoutExpired:
