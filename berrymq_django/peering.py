@@ -35,6 +35,7 @@ from .rpc.client import (
     RemoteQueue,
     RPCClient,
     Unauthorized,
+    shown_url,
 )
 from .rpc.peers import LinkStyle, PeerConfig, PeerLink, Peers
 from .rpc.protocol import FORBIDDEN
@@ -337,7 +338,7 @@ def probe_peers(
     for config in peer_configs() if configs is None else configs:
         report: dict[str, Any] = {
             "name": config.name,
-            "url": config.url,
+            "url": shown_url(config.url),
             "style": config.style,
             "reachable": False,
             "rtt_ms": None,

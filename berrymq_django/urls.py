@@ -13,6 +13,8 @@ app_name = "berrymq"
 
 urlpatterns = [
     path("rpc/", rpc_view, name="rpc"),
+    # APPEND_SLASH cannot redirect a POST: a client given the URL without "/" is answered too.
+    path("rpc", rpc_view),
     path("dashboard/", include("berrymq_django.dashboard.urls")),
     path("metrics", MetricsView.as_view(), name="metrics"),
 ]

@@ -6,6 +6,8 @@ import json
 import os
 from pathlib import Path
 
+import django
+
 BASE_DIR = Path(__file__).resolve().parent
 
 # DEVELOPMENT ONLY: a fixed, public key so the demo runs out of the box. Never deploy it.
@@ -55,12 +57,17 @@ TEMPLATES = [
     },
 ]
 
+# Several worker processes (Scaling out) take turns writing: wait for the lock.
+SQLITE_OPTIONS: dict[str, object] = {"timeout": 20}
+if django.VERSION >= (5, 1):
+    # A deferred transaction that reads, then writes, cannot wait for the lock: SQLite
+    # fails it at once ("database is locked"). BEGIN IMMEDIATE takes the lock first.
+    SQLITE_OPTIONS["transaction_mode"] = "IMMEDIATE"
 DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": os.environ.get("EXAMPLE_DB") or BASE_DIR / "db.sqlite3",
-        # Several worker processes (Scaling out) take turns writing: wait for the lock.
-        "OPTIONS": {"timeout": 20},
+        "OPTIONS": SQLITE_OPTIONS,
     }
 }
 

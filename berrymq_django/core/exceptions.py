@@ -3,7 +3,9 @@
     BerryMQError
      ├── ImproperlyConfiguredBackend   a backend could not be built from its options
      ├── BackendUnavailable            the backend cannot answer now; retrying later may work
-     └── FollowerFailed                a grouped follower raised (its error is the cause)
+     ├── FollowerFailed                a grouped follower raised (its error is the cause)
+     └── UnencodableMessage            a message's arguments cannot be written as JSON (also
+                                       a TypeError)
 
 queue.Empty (re-exported as berrymq_django.Empty) is raised by Queue.get();
 malformed identifiers raise the built-in ValueError/TypeError.
@@ -16,6 +18,7 @@ __all__ = [
     "BerryMQError",
     "FollowerFailed",
     "ImproperlyConfiguredBackend",
+    "UnencodableMessage",
 ]
 
 
@@ -50,3 +53,10 @@ class FollowerFailed(BerryMQError):
         self.group = group
         self.identifier = identifier
         self.error = error
+
+
+class UnencodableMessage(BerryMQError, TypeError):
+    """A message's arguments cannot be written as JSON (to the outbox); the message names it.
+
+    The caller's data, not a fault of the site: the endpoint answers -32602.
+    """

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING
 import orjson
 from django.db import connections, transaction
 
+from ..core.exceptions import UnencodableMessage
 from ..rpc.peers import Peers, wire_form
 from .table import Row, insert
 
@@ -133,7 +134,7 @@ class OutboxWriter:
                     payload = payloads[seen] = orjson.dumps(wire_form(message, seen)).decode()
                 rows.append(Row(destination, message.id, message.uid, payload, created))
         except TypeError as exc:
-            raise TypeError(
+            raise UnencodableMessage(
                 f"berryMQ message {message.id!r} cannot be written to the outbox: its "
                 f"arguments are not JSON ({exc}). Send JSON types (str, int, float, bool, "
                 "None, lists, dicts with string keys)."

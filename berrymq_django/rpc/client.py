@@ -26,6 +26,7 @@ import threading
 import time
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import orjson
@@ -43,6 +44,7 @@ __all__ = [
     "RemoteError",
     "RemoteQueue",
     "Unauthorized",
+    "shown_url",
 ]
 
 
@@ -84,6 +86,18 @@ class Unauthorized(RemoteError):
     """The peer refused our credentials."""
 
 
+def shown_url(url: str) -> str:
+    """Return url with its password, if any, replaced by "***": for errors, logs, status."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "***"
+    userinfo, at, host = parts.netloc.rpartition("@")
+    if not at or ":" not in userinfo:
+        return url
+    return urlunsplit(parts._replace(netloc=f"{userinfo.partition(':')[0]}:***@{host}"))
+
+
 class RPCClient:
     """Call one JSON-RPC endpoint; thread-safe, one pooled keep-alive connection set.
 
@@ -103,6 +117,7 @@ class RPCClient:
     ) -> None:
         self.url = url
         self.timeout = timeout
+        self._shown = shown_url(url)  # errors reach logs and status(): never the password
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
@@ -136,31 +151,35 @@ class RPCClient:
                 self.url, content=body, timeout=wait, extensions={DEADLINE: deadline}
             )
         except httpx.HTTPError as exc:
-            raise PeerUnavailable(f"{self.url}: {type(exc).__name__}: {exc}") from exc
+            raise PeerUnavailable(f"{self._shown}: {type(exc).__name__}: {exc}") from exc
         except RuntimeError as exc:  # closed by another thread (a link stopping) meanwhile
-            raise PeerUnavailable(f"{self.url}: {exc}") from exc
+            raise PeerUnavailable(f"{self._shown}: {exc}") from exc
         self.rtt_seconds = time.monotonic() - started
         status = response.status_code
         if status >= 500 or status == 429:
             retry = response.headers.get("Retry-After")
             hint = f" (retry after {retry} s)" if retry else ""
-            raise PeerUnavailable(f"{self.url}: HTTP {status}{hint}", status)
+            raise PeerUnavailable(f"{self._shown}: HTTP {status}{hint}", status)
         try:
             answer = orjson.loads(response.content)
         except orjson.JSONDecodeError:
             raise PeerUnavailable(
-                f"{self.url}: HTTP {status} with a body that is not JSON", status
+                f"{self._shown}: HTTP {status} with a body that is not JSON", status
             ) from None
         if not isinstance(answer, dict):
-            raise PeerUnavailable(f"{self.url}: an answer that is not a JSON-RPC response", status)
+            raise PeerUnavailable(
+                f"{self._shown}: an answer that is not a JSON-RPC response", status
+            )
         error = answer.get("error")
         if error is not None:
             if not isinstance(error, dict):
-                raise PeerUnavailable(f"{self.url}: a malformed JSON-RPC error {error!r}", status)
+                raise PeerUnavailable(
+                    f"{self._shown}: a malformed JSON-RPC error {error!r}", status
+                )
             cls = Unauthorized if status in (401, 403) else RemoteError
             raise cls(int(error.get("code", 0)), str(error.get("message", "")), error.get("data"))
         if status != 200 or "result" not in answer:
-            raise PeerUnavailable(f"{self.url}: HTTP {status} without a result", status)
+            raise PeerUnavailable(f"{self._shown}: HTTP {status} without a result", status)
         return answer["result"]
 
     def close(self) -> None:
@@ -255,7 +274,7 @@ class RemoteQueue:
 
     def _token(self) -> str:
         if self.token is None:
-            raise PeerError(f"the queue connection to {self.url} is closed")
+            raise PeerError(f"the queue connection to {shown_url(self.url)} is closed")
         return self.token
 
     def close(self) -> None:

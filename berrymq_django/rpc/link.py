@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import httpx
 
 from ..core.identifier import Identifier, parse_identifier
-from .client import PeerError, RemoteError, RPCClient
+from .client import PeerError, RemoteError, RPCClient, shown_url
 from .connections import Connection, new_token
 from .retry import Decision, decide
 
@@ -378,7 +378,7 @@ class BaseLink:
         the last successful send or connect, or None).
         """
         return {
-            "url": self.config.url,
+            "url": shown_url(self.config.url),
             "style": self.config.style,
             "state": self.state_name,
             "buffered": self.buffered,
@@ -392,4 +392,5 @@ class BaseLink:
         }
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.config.name} {self.config.style} {self.config.url}>"
+        config = self.config
+        return f"<{type(self).__name__} {config.name} {config.style} {shown_url(config.url)}>"

@@ -24,12 +24,13 @@ from contextlib import AbstractContextManager, nullcontext
 from functools import partial
 from typing import Any, Protocol, TypeVar
 
-from ..core.exceptions import BackendUnavailable
+from ..core.exceptions import BackendUnavailable, UnencodableMessage
 from .awaitables import ASYNC_PROCEDURES, acall
 from .context import CallContext
 from .methods import call
 from .protocol import (
     INTERNAL_ERROR,
+    INVALID_PARAMS,
     INVALID_REQUEST,
     RPCError,
     decode_body,
@@ -155,6 +156,9 @@ def _answer(obj: Any, context: CallContext, isolate: Isolation) -> bytes | None:
         return None if request.is_notification else encode(error_response(error, request))
     except BackendUnavailable:
         raise  # the whole request is answered "try again later" (HTTP 503)
+    except UnencodableMessage as exc:  # the caller's data: a refusal it should not retry
+        refused = RPCError(INVALID_PARAMS, f"Invalid params: {exc}")
+        return None if request.is_notification else encode(error_response(refused, request))
     except Exception:
         logger.exception("berryMQ RPC method %r failed", request.method)
         crashed = RPCError(

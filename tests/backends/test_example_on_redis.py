@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import redis
 
@@ -127,3 +128,40 @@ def test_the_shop_on_three_workers_does_each_step_once(
     shipped = rows(shop, "SELECT status, shipped_by FROM shop_order")
     assert [status for status, _ in shipped] == ["shipped"] * 3
     assert all(by.startswith("pid ") for _, by in shipped)
+
+
+def test_the_shop_on_three_workers_takes_concurrent_orders_without_dead_letters(
+    shop: SiteProcess, raw: redis.Redis, prefix: str
+) -> None:
+    """Orders and restocks at once from several clients: SQLite waits for its lock.
+
+    The workers' transactions read, then write; SQLite's deferred transactions
+    fail such an upgrade at once ("database is locked") instead of waiting,
+    which turned orders into dead letters of the group "stock".
+    """
+    [(pk, stock)] = rows(shop, "SELECT id, stock FROM shop_product WHERE name = ?", "Blueberry jam")
+
+    def order_and_restock(_: int) -> tuple[int, int]:
+        with httpx.Client(base_url=shop.base_url, timeout=60) as http:
+            http.get("/shop/")
+            form = {"csrfmiddlewaretoken": http.cookies["csrftoken"]}
+            placed = http.post("/shop/orders/", data={**form, "product": pk, "quantity": 1})
+            added = http.post(f"/shop/products/{pk}/restock/", data={**form, "quantity": 10})
+            return placed.status_code, added.status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        assert set(pool.map(order_and_restock, range(30))) == {(302, 302)}
+    eventually(lambda: settled(raw, prefix), timeout=60)
+    dead = {key: raw.xlen(key) for key in raw.scan_iter(match=f"{prefix}:dead:*")}
+    statuses = dict(rows(shop, "SELECT status, COUNT(*) FROM shop_order GROUP BY status"))
+    assert not dead and "pending" not in statuses, (statuses, dead)
+    [(reserved,)] = rows(shop, "SELECT COUNT(*) FROM shop_order WHERE status = 'packed'")
+    assert rows(shop, "SELECT stock FROM shop_product WHERE id = ?", pk) == [
+        (stock + 300 - reserved,)
+    ]
+
+
+def test_the_shop_under_gunicorn_serves_the_dashboards_static_files(shop: SiteProcess) -> None:
+    """The live tail is JavaScript: without its file the page under gunicorn shows nothing."""
+    for path in ("/static/berrymq/dashboard/tail.js", "/static/admin/css/base.css"):
+        assert shop.http.get(path).status_code == 200, path

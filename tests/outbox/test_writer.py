@@ -203,3 +203,76 @@ async def test_atwitter_writes_its_rows_from_async_code() -> None:
         await atwitter("order:created", 1)
         count = await sync_to_async(OutboxMessage.objects.count)()
     assert count == 1
+
+
+def test_purge_without_a_terminal_to_ask_refuses_with_a_command_error(
+    db: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """From a script or cron (stdin closed) purge cannot ask: it says to add --yes."""
+    import io
+
+    from django.core.management.base import CommandError
+
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    with override_settings(BERRYMQ=_outbox()), pytest.raises(CommandError, match="--yes"):
+        call_command("berrymq_outbox", "purge")
+
+
+def test_relay_once_without_the_table_is_a_command_error_naming_the_fix(outbox_on: None) -> None:
+    from django.core.management.base import CommandError
+
+    with connection.cursor() as cursor:  # rolled back with the test's transaction
+        cursor.execute('DROP TABLE "berrymq_outbox"')
+    with pytest.raises(CommandError, match="migrate berrymq_django"):
+        call_command("berrymq_relay", "--once")
+
+
+def test_a_scrape_of_the_metrics_shows_the_outbox(db: None) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with override_settings(BERRYMQ=_outbox(METRICS_PUBLIC=True)):
+        twitter("order:created", 1)
+        twitter("order:created", 2)
+        text = client_get_metrics()
+    found = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+    where = (("destination", "peer:b"),)
+    assert found[("berrymq_outbox_pending", where)] == 2
+    assert found[("berrymq_outbox_dead", where)] == 0
+    assert found[("berrymq_outbox_oldest_pending_seconds", where)] >= 0
+
+
+def client_get_metrics() -> str:
+    from django.test import Client
+
+    response = Client().get("/berrymq/metrics")
+    assert response.status_code == 200, response.content[:300]
+    return response.content.decode()
+
+
+def test_the_endpoint_refuses_args_the_outbox_cannot_carry_as_invalid_params(db: None) -> None:
+    """JSON the endpoint parses but the outbox cannot write (a lone surrogate, an int of
+    hundreds of digits) is the caller's bad params, -32602, not an internal error."""
+    from django.test import Client
+
+    def call(method: str, params: str) -> dict[str, Any]:
+        body = f'{{"jsonrpc": "2.0", "id": 1, "method": "{method}", "params": {params}}}'
+        answer = Client().post(
+            "/berrymq/rpc/",
+            body,
+            content_type="application/json",
+            HTTP_AUTHORIZATION=f"Bearer {KEY}",
+        )
+        return dict(answer.json())
+
+    with override_settings(BERRYMQ=_outbox(API_KEYS={"tester": KEY})):
+        token = call("connect_oneway", "{}")["result"]
+        for bad in ('"\\ud800"', "9" * 500):
+            params = f'{{"token": "{token}", "identifier": "order:x", "args": [{bad}]}}'
+            answer = call("send_message", params)
+            assert answer.get("error", {}).get("code") == -32602, answer
+            assert "'order:x'" in answer["error"]["message"], answer
+        assert OutboxMessage.objects.count() == 0

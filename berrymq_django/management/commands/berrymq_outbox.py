@@ -91,7 +91,12 @@ class Command(BaseCommand):
         what = "dead letters and pending messages" if pending else "dead letters"
         where = f" of {destination}" if destination else ""
         if not yes:
-            answer = input(f"Delete the outbox's {what}{where}? [y/N] ")
+            try:
+                answer = input(f"Delete the outbox's {what}{where}? [y/N] ")
+            except EOFError:
+                raise CommandError(
+                    "purge deletes for good and asks first; run it with --yes to confirm."
+                ) from None
             if answer.strip().lower() not in ("y", "yes"):
                 self.stdout.write("Nothing deleted.")
                 return

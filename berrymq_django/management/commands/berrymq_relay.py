@@ -7,6 +7,7 @@ import threading
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DatabaseError
 
 from berrymq_django.core.lifecycle import lifecycle
 from berrymq_django.outbox.setup import configure_outbox, relay
@@ -35,8 +36,14 @@ class Command(BaseCommand):
         service = relay()
         assert service is not None
         if options["once"]:
-            while service.run_once():
-                pass
+            try:
+                while service.run_once():
+                    pass
+            except DatabaseError as exc:
+                raise CommandError(
+                    f"The outbox's database ({outbox.database!r}) failed: {exc} (has "
+                    "'manage.py migrate berrymq_django' run there?)"
+                ) from None
             self.stdout.write(f"Sent {service.sent} message(s); {service.dead} dead letter(s).")
             return
         stop = threading.Event()
