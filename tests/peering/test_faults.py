@@ -158,7 +158,9 @@ def test_full_buffer_drops_the_oldest_counts_and_warns_then_sends_the_rest(
     site.twitter("log:line", 200)
 
     figures = site.wait_status(
-        TESTER_KEY, "dead", lambda f: f["dropped"] == 150 and f["state"] == "retrying"
+        TESTER_KEY,
+        "dead",
+        lambda f: f["dropped"] == 150 and f["state"] == "retrying" and f["last_error"],
     )
     assert figures["dropped"] == 150
     assert figures["buffered"] == 50
