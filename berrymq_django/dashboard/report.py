@@ -95,7 +95,11 @@ def duration(seconds: float) -> str:
 
 
 def backend_report(dispatcher: Dispatcher | None = None) -> dict[str, Any]:
-    """Return the backend's class path, its state ("connected"...) and its status() items."""
+    """Return the backend's class path, its state ("connected"...) and its status() items.
+
+    "lag" is status()["lag_seconds"] (float seconds; None when the backend has
+    no such figure or no message came in yet).
+    """
     dispatcher = dispatcher or default_dispatcher
     backend = dispatcher.backend
     try:
@@ -107,6 +111,7 @@ def backend_report(dispatcher: Dispatcher | None = None) -> dict[str, Any]:
     return {
         "path": f"{type(backend).__module__}.{type(backend).__qualname__}",
         "state": state,
+        "lag": status.get("lag_seconds"),
         "items": sorted((str(k), v) for k, v in status.items() if not isinstance(v, dict | list)),
         "status": status,
     }

@@ -202,6 +202,13 @@ class BerryMQCollector:
                 "Messages held for other processes.",
                 status["buffered"],
             )
+        if isinstance(status.get("lag_seconds"), float):
+            yield GaugeMetricFamily(
+                "berrymq_backend_lag_seconds",
+                "Seconds from the timestamp of the last message from another process to its "
+                "read (sender's clock against this one's).",
+                status["lag_seconds"],
+            )
         for key, text in (
             ("published", "Messages published to other processes."),
             ("dropped", "Messages for other processes given up."),

@@ -818,3 +818,42 @@ def test_misspelt_option_in_settings_is_improperly_configured_naming_it():
     with pytest.raises(ImproperlyConfigured, match="'PREFX'"), override_settings(BERRYMQ=settings):
         pass
     assert not isinstance(default_dispatcher.backend, RedisBackend)
+
+
+# -- lag -------------------------------------------------------------------------
+
+
+def test_lag_is_none_until_a_message_from_another_process_arrives(make_dispatcher: Any):
+    sender, reader = make_dispatcher(), make_dispatcher()
+    received = Recorder()
+    reader.register_function("lag:*", received)
+    assert reader.backend.status()["lag_seconds"] is None
+    assert reader.backend.status()["lag_max_seconds"] is None
+
+    sender.twitter("lag:now", 1)
+    eventually(lambda: len(received.messages), until=lambda n: n == 1, timeout=20)
+
+    status = reader.backend.status()
+    assert isinstance(status["lag_seconds"], float)
+    assert 0.0 <= status["lag_seconds"] < 30.0, status
+    lag_max = eventually(
+        lambda: reader.backend.status()["lag_max_seconds"], lambda v: v is not None, timeout=20
+    )
+    assert lag_max >= status["lag_seconds"]
+    # The sender reads its own batches but delivers none of them from Redis: no lag.
+    assert sender.backend.status()["lag_seconds"] is None
+
+
+def test_lag_measures_from_the_senders_timestamp(make_dispatcher: Any):
+    sender, reader = make_dispatcher(), make_dispatcher()
+    received = Recorder()
+    reader.register_function("lag:*", received)
+
+    sender.send(Message("lag:old", (), None, "elsewhere", timestamp=time.time() - 120.0))
+    eventually(lambda: len(received.messages), until=lambda n: n == 1, timeout=20)
+
+    assert 120.0 <= reader.backend.status()["lag_seconds"] < 180.0
+    lag_max = eventually(
+        lambda: reader.backend.status()["lag_max_seconds"], lambda v: v is not None, timeout=20
+    )
+    assert lag_max >= 120.0

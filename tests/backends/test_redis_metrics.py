@@ -104,3 +104,17 @@ def test_a_backend_that_cannot_reach_redis_is_reported_down(make_dispatcher: Any
     # Counting dead letters needs Redis: left out, the rest of the scrape is there.
     assert not any(name == "berrymq_dead_letters" for name, _ in found)
     assert found[("berrymq_messages_sent_total", ())] == 1
+
+
+def test_the_lag_gauge_appears_once_a_message_from_another_process_came_in(
+    site: RedisBackend, make_dispatcher: Any
+):
+    assert site.ready(10.0)
+    received: list[Message] = []
+    default_dispatcher.register_function("lag:*", received.append)
+    assert ("berrymq_backend_lag_seconds", ()) not in scrape()
+
+    make_dispatcher().twitter("lag:now", 1)
+    eventually(lambda: len(received), until=lambda n: n == 1, timeout=20)
+
+    assert 0.0 <= scrape()[("berrymq_backend_lag_seconds", ())] < 30.0

@@ -144,3 +144,25 @@ def test_a_malformed_group_is_named_in_a_message(site: Site, action: str) -> Non
     assert {"retry": "Nothing retried: ", "purge": "Nothing purged: "}[
         action
     ] in answer.text and "a b&lt;i&gt;" in answer.text
+
+
+def test_the_overview_shows_the_lag_of_messages_from_other_processes(site: Site) -> None:
+    from berrymq_django.backends.redis import RedisBackend
+    from berrymq_django.core.dispatcher import Dispatcher
+
+    env = site.process.extra_env
+    backend = RedisBackend(URL=env["BERRYMQ_SITE_REDIS_URL"], PREFIX=env["BERRYMQ_SITE_PREFIX"])
+    try:
+        assert backend.ready(10.0), backend.status()
+        Dispatcher(backend=backend).twitter("order:lagged", 1)
+        with site.login() as staff:
+            page = eventually(
+                lambda: staff.get(DASHBOARD).text,
+                until=lambda text: 'id="backend-lag"' in text,
+                timeout=30,
+            )
+    finally:
+        backend.close()
+    lag = re.search(r'id="backend-lag">([0-9.]+) s<', page)
+    assert lag is not None, page
+    assert 0.0 <= float(lag.group(1)) < 30.0

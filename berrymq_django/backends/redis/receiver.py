@@ -15,6 +15,14 @@ it (a persisted Redis). A batch written twice (a sender's retry to a Redis
 that crashed after running it) is read once: each sender's batch numbers
 only grow.
 
+Lag: for each message it delivers, the receiver keeps ``lag``, the seconds
+between the message's timestamp (the sender's clock) and the read that
+brought it in (this process's clock): one subtraction and one assignment per
+message, no lock. Once per read it folds the last lag into a largest-lag
+figure kept over minute-long windows (``lag_max()``). Clocks that disagree
+show up in both figures, so they mean something only with clocks kept in
+step (NTP).
+
 Fork safety: ``busy`` is held while the thread runs a Redis command other
 than the blocking wait (connecting, the first read, delivering), so a fork
 can wait for it (see transport).
@@ -25,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -49,13 +58,14 @@ READ_BLOCK_MS = 1_000
 READ_COUNT = 100  # stream entries per read
 BACKOFF_FIRST, BACKOFF_MAX = 0.05, 1.0  # seconds between reconnection attempts
 MAX_SENDERS = 10_000  # processes whose last batch number is remembered
+LAG_WINDOW = 60.0  # seconds over which the largest lag is kept
 
 
 class StreamReceiver:
     """Read the stream from where this process stopped; hand others' messages to the inbox.
 
     ``run()`` is the thread's body; everything else here is for that thread
-    only, except ``ok``, ``received`` and ``unblock()``.
+    only, except ``ok``, ``received``, ``lag``, ``lag_max()`` and ``unblock()``.
     """
 
     def __init__(self, client: SharedClient, keys: Keys) -> None:
@@ -71,6 +81,11 @@ class StreamReceiver:
         self.ok = False
         self.received = 0
         self.missed = 0  # batches of other processes trimmed away before this one read them
+        #: Seconds from the last delivered message's timestamp to its read; None before one.
+        self.lag: float | None = None
+        # (window start, largest lag in it, largest in the window before), replaced whole
+        # so status() reads a consistent triple without a lock.
+        self._lag_windows: tuple[float, float, float] = (0.0, 0.0, 0.0)
         self.busy = threading.Lock()
         self._client_id: int | None = None
         self._position: bytes | None = None  # the last stream entry read
@@ -112,8 +127,11 @@ class StreamReceiver:
                     response = client.xread({stream: self._position}, count=READ_COUNT, block=block)
                 if response:
                     with self.busy:
+                        now, lag = time.time(), self.lag
                         for _, entries in response:
-                            self._receive(entries, own)
+                            self._receive(entries, own, now)
+                        if self.lag is not lag:  # a message was delivered: a new float
+                            self._note_lag(now)
             except BackendClosed:
                 break
             except RedisError as exc:
@@ -157,6 +175,28 @@ class StreamReceiver:
                 self._position = b"0-0"
         self._run_id = run_id
 
+    def lag_max(self) -> float | None:
+        """Return the largest ``lag`` seen at a read in the last one to two minutes (seconds).
+
+        None when no message came in that long (or ever).
+        """
+        start, largest, before = self._lag_windows
+        age = time.time() - start
+        if age < LAG_WINDOW:
+            return max(largest, before)
+        return largest if age < 2 * LAG_WINDOW else None
+
+    def _note_lag(self, now: float) -> None:
+        """Fold the last message's lag into the current window (once per read)."""
+        lag = self.lag
+        assert lag is not None
+        start, largest, before = self._lag_windows
+        if now - start >= LAG_WINDOW:
+            before = largest if now - start < 2 * LAG_WINDOW else 0.0
+            start, largest = now, 0.0
+        if lag > largest or start == now:
+            self._lag_windows = (start, max(largest, lag), before)
+
     def _missed(self, sender: bytes | None, batches: int) -> None:
         """Count and log batches another process wrote that this one never read.
 
@@ -172,7 +212,9 @@ class StreamReceiver:
             self.missed,
         )
 
-    def _receive(self, entries: list[tuple[bytes, dict[bytes, bytes]]], own: bytes) -> None:
+    def _receive(
+        self, entries: list[tuple[bytes, dict[bytes, bytes]]], own: bytes, now: float
+    ) -> None:
         inbox = self.inbox
         last_seqs = self._last_seqs
         for entry_id, fields in entries:
@@ -205,6 +247,7 @@ class StreamReceiver:
                     logger.warning("berryMQ skipped a malformed message from Redis: %s", exc)
                     continue
                 self.received += 1
+                self.lag = now - message.timestamp
                 try:
                     inbox.receive(message)
                 except Exception:

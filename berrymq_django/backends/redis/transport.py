@@ -269,14 +269,22 @@ class RedisTransport:
         return self.connected
 
     def status(self) -> dict[str, Any]:
-        """Return the counters: connected, buffered, published, received, dropped, ..."""
+        """Return the counters: connected, buffered, published, received, dropped, ...
+
+        ``lag_seconds`` and ``lag_max_seconds`` (floats, None before a message
+        from another process came in) say how far behind the receiver reads:
+        see receiver.py; they compare the sender's clock with this one.
+        """
         sender = self.sender
+        receiver = self.receiver
         return {
             "connected": self.connected,
             "buffered": len(sender.buffer) + sender.unsent,
             "published": sender.published,
-            "received": self.receiver.received,
-            "missed_batches": self.receiver.missed,
+            "received": receiver.received,
+            "missed_batches": receiver.missed,
+            "lag_seconds": receiver.lag,
+            "lag_max_seconds": receiver.lag_max(),
             "dropped": sender.dropped,
             "unencodable": sender.unencodable,
             "last_error": self.client.last_error,
