@@ -9,14 +9,19 @@ few for the bench's own calls) and under uvicorn (one process). For each:
    rate of a plain Django view on each server: Django's own ASGI/WSGI ratio.
 2. N queue connections (``connect_via_queue("wake:*")``) are opened, the
    server's VmRSS read (/proc/<pid>/status), then a ``get`` waits on each,
-   over its own raw socket (tests/support/rawhttp.py: a few KB per poll on
-   the bench side). Once ``status`` reports all N waiting (``waiting_gets``)
-   the RSS and the thread count are read again: the difference over N is the
-   memory per waiting poll.
+   over a connection of its own (``_Poll``: an asyncio protocol, a few KB
+   per poll on the bench side). Once ``status`` reports all N waiting
+   (``waiting_gets``) the RSS and the thread count are read again: the
+   difference over N is the memory per waiting poll.
 3. One ``send_message`` of "wake:up" wakes them all; each poll's latency is
-   from that send until its answer is read. Every answer must be the message.
-   The server's CPU time over the wake-up, per poll, is reported beside the
-   latencies: on a shared machine latencies follow the load, CPU time much less.
+   from that send until the last byte of its answer arrives. Every answer
+   must be the message. The server's CPU time over the wake-up, per poll, is
+   reported beside the latencies: on a shared machine latencies follow the
+   load, CPU time much less.
+4. The floor: the same uvicorn serving a bare ASGI app whose requests only
+   wait (``bench/sites/bare_asgi.py``), N requests the size of a get held
+   and woken the same way. What uvicorn itself costs per waiting request,
+   and how fast one loop answers N, beside ours.
 
 Targets (issue 13 §5): ASGI holds >= 5,000 polls; wakes them with p99 <= 1 s
 and median <= 250 ms; its memory per waiting poll <= 1/4 of the sync path's;
@@ -35,16 +40,16 @@ import secrets
 import statistics
 import tempfile
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from importlib.util import find_spec
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from bench.report import CaseResult, throughput_pair
 from bench.timing import Throughput
 from tests.support import SiteProcess, eventually
-from tests.support.rawhttp import HTTPRequest, post, read_response
+from tests.support.rawhttp import post, read_response
 
 RPC = "/berrymq/rpc/"
 SPARE_THREADS = 16  # the sync server's threads beyond its polls, for the bench's own calls
@@ -223,42 +228,161 @@ async def send_rate(server: Server, load: Load, plan: Plan) -> tuple[float, int,
     return done / elapsed, done, sum(r[1] for r in runs), [x for r in runs for x in r[2]]
 
 
-async def hold_and_wake(server: Server, n: int) -> PollRun:
-    """Hold n gets, read what they cost, wake them all with one message, time each."""
-    port = server.site.port
+@dataclass(frozen=True)
+class Polls:
+    """One server's polls: where each is sent and its body, how to count and wake them."""
+
+    path: str
+    bodies: list[bytes]
+    waiting: Callable[[], int]
+    wake_path: str
+    wake_body: bytes
+
+
+async def berrymq_polls(server: Server, n: int) -> Polls:
+    """n gets, each on a queue connection of its own, woken by one send_message."""
     tokens = await asyncio.to_thread(server.connect_queues, "wake:*", n)
     sender = await asyncio.to_thread(server.call, "connect_oneway", [3600])
+    bodies = [
+        json.dumps({"jsonrpc": "2.0", "method": "get", "params": [t], "id": 1}).encode()
+        for t in tokens
+    ]
+    wake = {"jsonrpc": "2.0", "method": "send_message", "params": [sender, "wake:up"], "id": 1}
+    return Polls(RPC, bodies, server.waiting, RPC, json.dumps(wake).encode())
+
+
+async def bare_polls(server: Server, n: int) -> Polls:
+    """n requests to the bare app (bench/sites/bare_asgi.py), each the size of a get."""
+    body = json.dumps(
+        {"jsonrpc": "2.0", "method": "get", "params": [secrets.token_urlsafe(32)], "id": 1}
+    ).encode()
+    return Polls(
+        "/wait", [body] * n, lambda: int(server.site.http.get("/count").text), "/wake", b""
+    )
+
+
+class _Poll(asyncio.Protocol):
+    """One long poll on a connection of its own: the answer timed as its last byte arrives.
+
+    A protocol, not a stream and a task: the load generator shares the two
+    cores with the server, and what it spends per answer would show as
+    latency. The answer is read with Content-Length, chunked, or to the close.
+    """
+
+    def __init__(self, request: bytes, answered: Callable[[], None]) -> None:
+        self.request = request
+        self.answered = answered
+        self.data = bytearray()
+        self.at: float | None = None
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast("asyncio.Transport", transport)  # uvloop's is not a subclass
+        self.transport.write(self.request)
+
+    def data_received(self, data: bytes) -> None:
+        self.data += data
+        head_end = self.data.find(b"\r\n\r\n")
+        if head_end < 0:
+            return
+        head = bytes(self.data[:head_end]).lower()
+        if b"content-length:" in head:
+            length = int(head.split(b"content-length:", 1)[1].split(b"\r\n", 1)[0])
+            complete = len(self.data) >= head_end + 4 + length
+        else:
+            complete = b"transfer-encoding: chunked" in head and self.data.endswith(b"0\r\n\r\n")
+        if complete:
+            self._done()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._done()  # answered to the close, or not at all (status() tells)
+
+    def _done(self) -> None:
+        if self.at is None:
+            self.at = time.perf_counter()
+            self.answered()
+            if self.transport is not None:
+                self.transport.abort()
+
+    def status(self) -> int:
+        try:
+            return int(self.data[9:12])
+        except ValueError:
+            return 0
+
+    def result(self) -> dict[str, Any]:
+        """The JSON body's result (a chunked body's chunks are found by their brackets)."""
+        body = bytes(self.data[self.data.find(b"\r\n\r\n") + 4 :])
+        start, end = body.find(b"{"), body.rfind(b"}")
+        answer = json.loads(body[start : end + 1]) if start >= 0 else {}
+        return answer.get("result") or {}
+
+
+def _poll_request(path: str, port: int, body: bytes, headers: dict[str, str]) -> bytes:
+    lines = [f"POST {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", "Connection: close"]
+    lines += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
+    lines += [f"{k}: {v}" for k, v in headers.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+async def hold_and_wake(server: Server, polls: Polls) -> PollRun:
+    """Hold the polls, read what they cost, wake them all with one request, time each."""
+    port, n = server.site.port, len(polls.bodies)
+    loop = asyncio.get_running_loop()
+    all_answered = loop.create_future()
+    left = [n]
+
+    def answered() -> None:
+        left[0] -= 1
+        if left[0] == 0 and not all_answered.done():
+            all_answered.set_result(None)
+
     rss_before = server.proc_status("VmRSS")
-    polls = []
-    for token in tokens:
-        body = json.dumps({"jsonrpc": "2.0", "method": "get", "params": [token], "id": 1})
-        polls.append(await HTTPRequest.send(port, RPC, body.encode(), server.headers))
+    waiting: list[_Poll] = []
+    for body in polls.bodies:
+        poll = _Poll(_poll_request(polls.path, port, body, server.headers), answered)
+        await loop.create_connection(lambda: poll, "127.0.0.1", port)  # noqa: B023 (awaited here)
+        waiting.append(poll)
     held = await asyncio.to_thread(
-        eventually, server.waiting, lambda count: count >= n, timeout=120, interval=0.2
+        eventually, polls.waiting, lambda count: count >= n, timeout=120, interval=0.2
     )
     rss_waiting, threads = server.proc_status("VmRSS"), server.proc_status("Threads")
     cpu_before = server.cpu_seconds()
     sent_at = time.perf_counter()
-
-    async def answer(poll: HTTPRequest) -> float:
-        status, data = await poll.response()
-        if status != 200 or json.loads(data).get("result", {}).get("id") != "wake:up":
-            raise AssertionError(f"{server.label}: a poll answered {status} {data[:200]!r}")
-        return time.perf_counter() - sent_at
-
-    waiting = [asyncio.ensure_future(answer(poll)) for poll in polls]
-    wake = {"jsonrpc": "2.0", "method": "send_message", "params": [sender, "wake:up"], "id": 1}
-    status, data = await post(port, RPC, json.dumps(wake).encode(), server.headers)
+    status, data = await post(port, polls.wake_path, polls.wake_body, server.headers)
     if status != 200:
-        raise AssertionError(f"{server.label}: send_message answered {status} {data[:200]!r}")
-    latencies = await asyncio.wait_for(asyncio.gather(*waiting), 300)
+        raise AssertionError(f"{server.label}: the wake-up answered {status} {data[:200]!r}")
+    await asyncio.wait_for(all_answered, 300)
     wake_cpu = server.cpu_seconds() - cpu_before
-    return PollRun(n, held, rss_before, rss_waiting, threads, list(latencies), wake_cpu)
+    for poll in waiting:
+        if poll.status() != 200 or poll.result().get("id") != "wake:up":
+            raise AssertionError(f"{server.label}: a poll answered {bytes(poll.data[:300])!r}")
+    latencies = [poll.at - sent_at for poll in waiting if poll.at is not None]
+    return PollRun(n, held, rss_before, rss_waiting, threads, latencies, wake_cpu)
+
+
+async def hold_and_wake_gets(server: Server, n: int) -> PollRun:
+    """Hold n berryMQ gets on server and wake them (hold_and_wake)."""
+    return await hold_and_wake(server, await berrymq_polls(server, n))
+
+
+async def hold_and_wake_bare(server: Server, n: int) -> PollRun:
+    """Hold n requests on the bare app and wake them: the server's own floor."""
+    return await hold_and_wake(server, await bare_polls(server, n))
 
 
 def _site(server: str, workdir: Path, key: str, plan: Plan) -> SiteProcess:
     env = {"BERRYMQ_BENCH_KEY": key, "BERRYMQ_BENCH_MAX_POLL": "600"}
     common = {"settings": "bench.sites.settings", "ready": "/stats/", "env": env}
+    if server == "bare":
+        return SiteProcess(
+            "bare",
+            app="bench.sites.bare_asgi:app",
+            server="uvicorn",
+            uvicorn={"backlog": 8192},
+            workdir=workdir,
+            **{**common, "ready": "/count"},
+        )
     if server == "uvicorn":
         return SiteProcess(
             "uvicorn",
@@ -315,10 +439,13 @@ def run_long_polls(plan: Plan) -> tuple[list[CaseResult], dict[str, Throughput]]
                 Server(asgi_site, "ASGI uvicorn", key),
             )
             rates = _rates([sync, asgi], plan)
-            sync_run = _run(hold_and_wake(sync, plan.sync_polls))
+            sync_run = _run(hold_and_wake_gets(sync, plan.sync_polls))
             sync_site.stop(graceful=False)  # its threads go before the ASGI polls come
-            asgi_run = _run(hold_and_wake(asgi, plan.asgi_polls))
-    return _rows(plan, sync_run, asgi_run, rates), rates
+            asgi_run = _run(hold_and_wake_gets(asgi, plan.asgi_polls))
+        # The floor, alone on the machine in its turn: the same server, a bare app.
+        with _site("bare", workdir, key, plan) as bare_site:
+            floor = _run(hold_and_wake_bare(Server(bare_site, "bare ASGI", key), plan.asgi_polls))
+    return _rows(plan, sync_run, asgi_run, floor, rates), rates
 
 
 def _rates(servers: list[Server], plan: Plan) -> dict[str, Throughput]:
@@ -356,16 +483,21 @@ def _rates(servers: list[Server], plan: Plan) -> dict[str, Throughput]:
     return result
 
 
+def _kb_ratio(run: PollRun, sync: PollRun) -> float:
+    return run.kb_per_poll / sync.kb_per_poll if sync.kb_per_poll > 0 else float("inf")
+
+
 def _rows(
-    plan: Plan, sync: PollRun, asgi: PollRun, rates: dict[str, Throughput]
+    plan: Plan, sync: PollRun, asgi: PollRun, floor: PollRun, rates: dict[str, Throughput]
 ) -> list[CaseResult]:
-    details = {
-        "asgi": {**asgi.__dict__, "latencies_s": None, "kb_per_poll": asgi.kb_per_poll},
-        "sync": {**sync.__dict__, "latencies_s": None, "kb_per_poll": sync.kb_per_poll},
-        "wake_cpu_us_per_poll": {"asgi": asgi.wake_cpu_us, "sync": sync.wake_cpu_us},
-        "sync_threads": plan.sync_polls + SPARE_THREADS,
+    runs = {"asgi": asgi, "sync": sync, "bare_uvicorn": floor}
+    details: dict[str, Any] = {
+        name: {**run.__dict__, "latencies_s": None, "kb_per_poll": run.kb_per_poll}
+        for name, run in runs.items()
     }
-    ratio = asgi.kb_per_poll / sync.kb_per_poll if sync.kb_per_poll > 0 else float("inf")
+    details["wake_cpu_us_per_poll"] = {name: run.wake_cpu_us for name, run in runs.items()}
+    details["sync_threads"] = plan.sync_polls + SPARE_THREADS
+    ratio = _kb_ratio(asgi, sync)
     return [
         CaseResult(
             key="long_polls_held",
@@ -396,6 +528,16 @@ def _rows(
             unit="x",
             ours=ratio,
             target=0.25,
+        ),
+        CaseResult(
+            key="long_polls_rss_floor",
+            title=(
+                f"RSS/poll bare ASGI app on uvicorn / sync, the floor ({floor.kb_per_poll:.1f} KB,"
+                f" wake median {floor.quantile_ms(0.5):.0f} ms)"
+            ),
+            unit="x",
+            ours=_kb_ratio(floor, sync),
+            target=None,
         ),
         CaseResult(
             key="long_polls_wake_cpu",

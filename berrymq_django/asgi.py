@@ -1,4 +1,12 @@
-"""ASGI middleware: the endpoint's requests share a few long-lived threads for their sync code.
+"""ASGI middleware for the berryMQ endpoint: lean long polls, and a few shared threads.
+
+``LongPollMiddleware`` answers the endpoint's waiting gets that carry an API
+key before Django's request cycle (``long_polls.py``): a waiting poll then
+costs little more than the server's own connection. Everything else passes
+on to the wrapped application untouched.
+
+``EndpointThreadMiddleware`` lets the endpoint's requests share a few
+long-lived threads for their sync code.
 
 Django's ASGI handler gives every request a thread of its own for the sync
 code it runs (its request_started and request_finished receivers, a sync
@@ -13,7 +21,7 @@ to end, as a database connection needs::
     from django.core.asgi import get_asgi_application
     from berrymq_django.asgi import EndpointThreadMiddleware
 
-    application = EndpointThreadMiddleware(get_asgi_application())
+    application = LongPollMiddleware(EndpointThreadMiddleware(get_asgi_application()))
 
 Other paths are passed through untouched. A waiting poll holds none of the
 threads (its wait is on the event loop); requests that share a thread run
@@ -34,7 +42,12 @@ from typing import Any
 from asgiref.sync import SyncToAsync, ThreadSensitiveContext
 from django.urls import reverse
 
-__all__ = ["EndpointThreadMiddleware", "is_shared_context"]
+__all__ = [
+    "EndpointThreadMiddleware",
+    "LongPollMiddleware",
+    "endpoint_paths",
+    "is_shared_context",
+]
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -63,11 +76,17 @@ def _shared_contexts(threads: int) -> list[ThreadSensitiveContext]:
     return contexts
 
 
+def endpoint_paths() -> frozenset[str]:
+    """Return the paths the endpoint answers at: ``reverse("berrymq:rpc")``, with and without /."""
+    path = reverse("berrymq:rpc")
+    return frozenset([path, path.rstrip("/") or "/"])
+
+
 class EndpointThreadMiddleware:
     """Wrap an ASGI application: the berryMQ endpoint's sync code runs on shared threads.
 
     paths are the exact request paths served so (default: the endpoint's,
-    ``reverse("berrymq:rpc")``, worked out on the first request); threads is
+    ``endpoint_paths()``, worked out on the first request); threads is
     how many threads they share (1 or more; each request keeps to one).
     """
 
@@ -82,7 +101,7 @@ class EndpointThreadMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.paths is None:
-            self.paths = frozenset([reverse("berrymq:rpc")])
+            self.paths = endpoint_paths()
         if scope["type"] != "http" or scope.get("path") not in self.paths:
             await self.app(scope, receive, send)
             return
@@ -91,3 +110,38 @@ class EndpointThreadMiddleware:
             await self.app(scope, receive, send)
         finally:
             SyncToAsync.thread_sensitive_context.reset(token)
+
+
+class LongPollMiddleware:
+    """Wrap an ASGI application: the endpoint's waiting gets are answered before Django.
+
+    A POST to one of paths (default: ``endpoint_paths()``, worked out on the
+    first request) that is one ``get`` call with a valid API key, on the
+    default authentication and permission classes, is answered on the event
+    loop without Django's request cycle: no Django middleware, no
+    request_started / request_finished, the same answer bytes. Every other
+    request, on any path, goes to app as it came (see ``long_polls.py``).
+    """
+
+    def __init__(self, app: ASGIApp, *, paths: list[str] | None = None) -> None:
+        self.app = app
+        self.paths = None if paths is None else frozenset(paths)
+        self._serve: Callable[[ASGIApp, Scope, Receive, Send], Awaitable[None]] | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._serve is None:
+            # Imported at the first request: the views need Django's apps ready, and
+            # asgi.py is imported before get_asgi_application() sets them up.
+            from .long_polls import serve
+
+            self._serve = serve
+            if self.paths is None:
+                self.paths = endpoint_paths()
+        if (
+            scope["type"] != "http"
+            or scope.get("method") != "POST"
+            or scope.get("path") not in (self.paths or ())
+        ):
+            await self.app(scope, receive, send)
+            return
+        await self._serve(self.app, scope, receive, send)

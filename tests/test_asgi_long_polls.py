@@ -125,6 +125,39 @@ def test_one_message_wakes_every_waiting_poll(site: SiteProcess) -> None:
     assert waiting_gets(site) == 0
 
 
+def django_requests(site: SiteProcess) -> int:
+    """How many requests Django's request cycle has started in the site (request_started)."""
+    started: int = site.http.get("/requests/").json()["started"]
+    return started
+
+
+def test_waiting_gets_are_answered_before_djangos_request_cycle(site: SiteProcess) -> None:
+    # LongPollMiddleware (tests/peering/site_asgi.py) answers a get with an API key
+    # itself; a get with a session, another method or a batch goes through Django.
+    tokens = rpc_batch(site, [("connect_via_queue", ["lean:*", 60])] * 50)
+    before = django_requests(site)
+
+    async def run() -> list[tuple[int, bytes]]:
+        polls = [await HTTPRequest.send(site.port, RPC, call("get", [t]), BEARER) for t in tokens]
+        await asyncio.to_thread(
+            eventually, lambda: waiting_gets(site) == len(tokens), timeout=30, what="gets to wait"
+        )
+        await asyncio.to_thread(twitter, site, "lean:up")
+        return await asyncio.wait_for(asyncio.gather(*(p.response() for p in polls)), 60)
+
+    answers = asyncio.run(run())
+    assert {json.loads(body)["result"]["id"] for _, body in answers} == {"lean:up"}
+    # The status polls and the twitter went through Django; none of the 50 gets did.
+    during = django_requests(site) - before
+    assert during < len(tokens), f"{during} requests went through Django"
+    # A get in a batch is Django's: the cycle counts it (and the count's own request).
+    before = django_requests(site)
+    batch = b"[" + call("get", [tokens[0], False]) + b"]"
+    answer = site.http.post(RPC, content=batch, headers=BEARER).json()
+    assert answer[0]["error"]["code"] == TIMEOUT
+    assert django_requests(site) - before == 2
+
+
 def rpc_batch(site: SiteProcess, calls: list[tuple[str, Any]]) -> list[Any]:
     body = json.dumps(
         [{"jsonrpc": "2.0", "method": m, "params": p, "id": i} for i, (m, p) in enumerate(calls)]

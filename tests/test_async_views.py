@@ -66,11 +66,12 @@ async def test_restock_refuses_bad_quantity_and_unknown_product(
 
 
 def test_example_project_ships_an_asgi_application() -> None:
-    from berrymq_django.asgi import EndpointThreadMiddleware
+    from berrymq_django.asgi import EndpointThreadMiddleware, LongPollMiddleware
     from example_project.asgi import application
 
-    assert isinstance(application, EndpointThreadMiddleware)
-    assert isinstance(application.app, ASGIHandler)
+    assert isinstance(application, LongPollMiddleware)
+    assert isinstance(application.app, EndpointThreadMiddleware)
+    assert isinstance(application.app.app, ASGIHandler)
 
 
 async def test_sync_follower_in_an_async_view_may_use_the_orm(

@@ -6,9 +6,10 @@ import os
 
 from django.core.asgi import get_asgi_application
 
-from berrymq_django.asgi import EndpointThreadMiddleware
+from berrymq_django.asgi import EndpointThreadMiddleware, LongPollMiddleware
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.sites.settings")
 
-# The berryMQ endpoint's requests share one thread for their sync code.
-application = EndpointThreadMiddleware(get_asgi_application())
+# Waiting gets are answered before Django; the endpoint's other requests share a few
+# threads for their sync code.
+application = LongPollMiddleware(EndpointThreadMiddleware(get_asgi_application()))

@@ -35,6 +35,22 @@ def _resolve(future: asyncio.Future[None]) -> None:
         future.set_result(None)
 
 
+async def _wake_or_time_out(
+    loop: asyncio.AbstractEventLoop, woken: asyncio.Future[None], timeout: float | None
+) -> None:
+    """Wait until woken is resolved or timeout seconds pass, whichever comes first.
+
+    ``asyncio.wait_for`` without its task and inner future: a waiting poll
+    holds a timer and this frame, no more (thousands of them wait at once).
+    """
+    timer = None if timeout is None else loop.call_later(timeout, _resolve, woken)
+    try:
+        await woken
+    finally:
+        if timer is not None:
+            timer.cancel()
+
+
 class QueueStore:
     """A FIFO of messages; with maxsize > 0 a full store drops its oldest message."""
 
@@ -140,12 +156,17 @@ class QueueStore:
                 remaining = None if deadline is None else deadline - monotonic()
                 if remaining is not None and remaining <= 0:
                     raise Empty
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(waiter[1], remaining)
+                await _wake_or_time_out(loop, waiter[1], remaining)
             finally:
                 with self._cond:
                     self._async_waiters.discard(waiter)
                     self._waiting -= 1
+            # Woken (or timed out): take what came before waiting again.
+            if not self._stopped(consumer):
+                try:
+                    return self.items.popleft()
+                except IndexError:
+                    pass
 
     def qsize(self) -> int:
         return len(self.items)

@@ -1,12 +1,14 @@
 """The endpoint answers the same bytes under WSGI and under ASGI.
 
 One scenario of calls (results, every kind of error, batches, notifications,
-1.0 calls, refusals) runs through the sync path (Django's test Client) and
+1.0 calls, refusals) runs through the sync path (Django's test Client),
 through the async path (AsyncClient, where the endpoint is a coroutine
-function), each on a fresh backend; the responses must match byte for byte,
-status and headers included, once the tokens each run was given are
-replaced by their names. Generated bodies aimed at ``get`` (hypothesis,
-with the fuzzer's values) must get the same bytes on both paths too.
+function) and through ``LongPollMiddleware`` in front of Django's ASGI
+handler (which answers waiting gets itself), each on a fresh backend; the
+responses must match byte for byte, status and headers included, once the
+tokens each run was given are replaced by their names. Generated bodies
+aimed at ``get`` (hypothesis, with the fuzzer's values) must get the same
+bytes on both paths too.
 """
 
 from __future__ import annotations
@@ -17,11 +19,14 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+from django.core.handlers.asgi import ASGIHandler
+from django.core.signals import request_started
 from django.test import AsyncClient, Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from berrymq_django import async_views
+from berrymq_django.asgi import LongPollMiddleware
 from berrymq_django.backends.memory import MemoryBackend
 
 from .conftest import berrymq_config
@@ -38,6 +43,10 @@ class AsyncRunBackend(MemoryBackend):
 
 class SyncRunBackend(MemoryBackend):
     """A fresh memory backend for the sync run."""
+
+
+class MiddlewareRunBackend(MemoryBackend):
+    """A fresh memory backend for the run through LongPollMiddleware."""
 
 
 def req(method: str, params: Any = None, id: Any = 1, *, v1: bool = False) -> dict[str, Any]:
@@ -149,6 +158,52 @@ def async_post(client: AsyncClient) -> Post:
     return post
 
 
+def asgi_post(app: Any) -> Post:
+    """Post through an ASGI app in this process, the body in two messages as a server may."""
+
+    async def post(body: bytes, headers: dict[str, str], method: str) -> Answer:
+        head = [(b"host", b"testserver"), (b"content-type", b"application/json")]
+        head += [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": method,
+            "scheme": "http",
+            "path": rpc_url(),
+            "raw_path": rpc_url().encode(),
+            "query_string": b"",
+            "root_path": "",
+            "headers": [*head, (b"content-length", str(len(body)).encode())],
+            "client": ("127.0.0.1", 50000),
+            "server": ("testserver", 80),
+        }
+        half = len(body) // 2
+        incoming = [
+            {"type": "http.request", "body": body[:half], "more_body": True},
+            {"type": "http.request", "body": body[half:], "more_body": False},
+        ]
+        answered = asyncio.Event()
+        sent: list[dict[str, Any]] = []
+
+        async def receive() -> dict[str, Any]:
+            if incoming:
+                return incoming.pop(0)
+            await answered.wait()  # the client stays until it has its answer
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        await app(scope, receive, send)
+        answered.set()
+        start, *rest = sent
+        headers_out = {k.decode(): v.decode() for k, v in start["headers"]}
+        return start["status"], headers_out, b"".join(m.get("body", b"") for m in rest)
+
+    return post
+
+
 def drive_sync(coroutine: Any) -> Any:
     """Run a scenario whose posts never await: the sync Client runs with no event loop."""
     try:
@@ -180,6 +235,33 @@ def test_sync_and_async_paths_answer_the_same_bytes(monkeypatch: pytest.MonkeyPa
     statuses = {status for status, _, _ in sync_answers}
     assert statuses == {200, 204, 401, 405}
     assert b'"origin":"elsewhere"' in sync_answers[8][2]  # the message came back
+
+
+def test_long_poll_middleware_answers_the_same_bytes_as_the_sync_path() -> None:
+    django_cycles: list[object] = []
+
+    def count(**kwargs: Any) -> None:
+        django_cycles.append(kwargs)
+
+    with berrymq_config(BACKEND=f"{__name__}.SyncRunBackend"):
+        sync_answers = drive_sync(scenario(sync_post(Client(enforce_csrf_checks=True))))
+    app = LongPollMiddleware(ASGIHandler())
+    request_started.connect(count)
+    try:
+        with berrymq_config(BACKEND=f"{__name__}.MiddlewareRunBackend"):
+            answers = asyncio.run(scenario(asgi_post(app)))
+    finally:
+        request_started.disconnect(count)
+    # The single gets with a valid key were answered before Django; the rest went through.
+    assert 0 < len(django_cycles) < len(answers) - 10
+    assert len(sync_answers) == len(answers)
+    for number, (ours, theirs) in enumerate(zip(sync_answers, answers, strict=True)):
+        # CommonMiddleware sets Content-Length (tests/settings.py); a get answered before
+        # Django gets it from LongPollMiddleware. The lengths differ with the tokens in them.
+        assert "Content-Length" in theirs[1]
+        ours[1].pop("Content-Length", None)
+        theirs[1].pop("Content-Length", None)
+        assert ours == theirs, f"answer {number} differs"
 
 
 # -- generated bodies aimed at get, the one call the async path answers itself ----------
@@ -217,3 +299,24 @@ def test_generated_get_calls_answer_the_same_bytes_on_both_paths(payload: Any) -
         ours = drive_sync(sync_post(client)(body, headers, "POST"))
         theirs = asyncio.run(async_post(AsyncClient())(body, headers, "POST"))
     assert ours == theirs
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        json.dumps(req("get", ["t" * 400, True, 0.01])).encode(),  # past MAX_BODY_BYTES
+        b'{"jsonrpc": "2.0", "method": "get", "params": [',  # cut short
+        json.dumps([req("get", ["nope", False])]).encode(),  # a batch of one get
+        json.dumps(req("get", ["nope", False])).replace(" ", " " * 200).encode(),
+    ],
+    ids=["too-large", "truncated", "batch", "padded-past-the-limit"],
+)
+def test_long_poll_middleware_gives_django_what_it_does_not_answer_body_intact(
+    body: bytes,
+) -> None:
+    headers = {"Authorization": f"Bearer {KEY_B}"}
+    with berrymq_config(BACKEND=f"{__name__}.SyncRunBackend", MAX_BODY_BYTES=256):
+        ours = drive_sync(sync_post(Client())(body, headers, "POST"))
+        theirs = asyncio.run(asgi_post(LongPollMiddleware(ASGIHandler()))(body, headers, "POST"))
+    assert ours == theirs
+    assert b'"error"' in theirs[2]

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 
+from django.core.signals import request_started
 from django.http import HttpRequest, JsonResponse
 from django.urls import include, path
 from django.views.decorators.csrf import csrf_exempt
@@ -55,6 +57,24 @@ def received(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"count": len(items), "received": items})
 
 
+_started = {"requests": 0}
+_started_lock = threading.Lock()
+
+
+def _count_request(**kwargs: object) -> None:
+    with _started_lock:
+        _started["requests"] += 1
+
+
+request_started.connect(_count_request)
+
+
+def requests(request: HttpRequest) -> JsonResponse:
+    """GET: how many requests Django's request cycle has started in this process, this one too."""
+    with _started_lock:
+        return JsonResponse({"started": _started["requests"]})
+
+
 def links(request: HttpRequest) -> JsonResponse:
     """GET: the pid of the worker answering, and the state of each of its peer links."""
     states = {name: figures["state"] for name, figures in peers().status().items()}
@@ -66,4 +86,5 @@ urlpatterns = [
     path("send/", send),
     path("received/", received),
     path("links/", links),
+    path("requests/", requests),
 ]
