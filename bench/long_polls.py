@@ -374,23 +374,18 @@ async def hold_and_wake_bare(server: Server, n: int) -> PollRun:
 def _site(server: str, workdir: Path, key: str, plan: Plan) -> SiteProcess:
     env = {"BERRYMQ_BENCH_KEY": key, "BERRYMQ_BENCH_MAX_POLL": "600"}
     common = {"settings": "bench.sites.settings", "ready": "/stats/", "env": env}
-    if server == "bare":
+    if server in ("bare", "uvicorn"):
+        app, ready = {
+            "bare": ("bench.sites.bare_asgi:app", "/count"),
+            "uvicorn": ("bench.sites.asgi:application", "/stats/"),
+        }[server]
         return SiteProcess(
-            "bare",
-            app="bench.sites.bare_asgi:app",
+            server,
+            app=app,
             server="uvicorn",
             uvicorn={"backlog": 8192},
             workdir=workdir,
-            **{**common, "ready": "/count"},
-        )
-    if server == "uvicorn":
-        return SiteProcess(
-            "uvicorn",
-            app="bench.sites.asgi:application",
-            server="uvicorn",
-            uvicorn={"backlog": 8192},
-            workdir=workdir,
-            **common,
+            **{**common, "ready": ready},
         )
     threads = plan.sync_polls + SPARE_THREADS
     return SiteProcess(

@@ -40,13 +40,14 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from asgiref.sync import SyncToAsync, ThreadSensitiveContext
-from django.urls import reverse
+from django.urls import NoReverseMatch, get_script_prefix, reverse
 
 __all__ = [
     "EndpointThreadMiddleware",
     "LongPollMiddleware",
     "endpoint_paths",
     "is_shared_context",
+    "request_path",
 ]
 
 Scope = MutableMapping[str, Any]
@@ -77,9 +78,28 @@ def _shared_contexts(threads: int) -> list[ThreadSensitiveContext]:
 
 
 def endpoint_paths() -> frozenset[str]:
-    """Return the paths the endpoint answers at: ``reverse("berrymq:rpc")``, with and without /."""
-    path = reverse("berrymq:rpc")
+    """Return the paths the endpoint answers at, below the site's script prefix.
+
+    ``reverse("berrymq:rpc")``, with and without its trailing "/"; none when
+    the URLconf does not include ``berrymq_django.urls`` (nothing to serve).
+    """
+    try:
+        path = reverse("berrymq:rpc")
+    except NoReverseMatch:
+        return frozenset()
+    prefix = get_script_prefix()
+    if path.startswith(prefix):
+        path = "/" + path[len(prefix) :]
     return frozenset([path, path.rstrip("/") or "/"])
+
+
+def request_path(scope: Scope) -> str:
+    """Return an HTTP scope's path below its root_path, as Django's ``path_info``."""
+    path: str = scope.get("path", "")
+    root: str = scope.get("root_path", "")
+    if root and path.startswith(root):
+        return path[len(root) :] or "/"
+    return path
 
 
 class EndpointThreadMiddleware:
@@ -102,7 +122,7 @@ class EndpointThreadMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.paths is None:
             self.paths = endpoint_paths()
-        if scope["type"] != "http" or scope.get("path") not in self.paths:
+        if scope["type"] != "http" or request_path(scope) not in self.paths:
             await self.app(scope, receive, send)
             return
         token = SyncToAsync.thread_sensitive_context.set(next(self._contexts))
@@ -140,7 +160,7 @@ class LongPollMiddleware:
         if (
             scope["type"] != "http"
             or scope.get("method") != "POST"
-            or scope.get("path") not in (self.paths or ())
+            or request_path(scope) not in (self.paths or ())
         ):
             await self.app(scope, receive, send)
             return

@@ -126,6 +126,13 @@ class _DeferringView(RPCView):
     def post(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponse:
         return _Deferred(self.call_context(request, pipeline()))
 
+    # OPTIONS describes the view by its class: the endpoint's, as under WSGI.
+    def get_view_name(self) -> str:
+        return RPCView().get_view_name()
+
+    def get_view_description(self, html: bool = False) -> str:
+        return RPCView().get_view_description(html)
+
 
 async def aanswer(request: HttpRequest, context: CallContext, conf: _Pipeline) -> HttpResponse:
     """Read the body (within MAX_BODY_BYTES) and answer it on the loop: RPCView.answer's twin."""

@@ -15,6 +15,7 @@ Django's path would give, byte for byte:
 - the endpoint's pipeline is the default one (``APIKeyAuthentication``
   first, ``IsBerryMQClient``, no throttles: ``views._Pipeline.key_fast_path``)
   and the Authorization header carries a valid API key;
+- the host passes ALLOWED_HOSTS, as ``HttpRequest.get_host`` checks it;
 - the body, within MAX_BODY_BYTES, is one JSON-RPC call (2.0 or 1.0) of
   ``get``.
 
@@ -23,7 +24,8 @@ large body) goes on to the wrapped application with its body replayed, and
 is answered there as ever. A served request runs no Django middleware and
 sends no ``request_started`` / ``request_finished``: ``get`` touches no
 database. A client that leaves while its poll waits withdraws the waiter at
-once, and nothing is taken from its queue.
+once, and nothing is taken from its queue. A poll the server cancels (a
+graceful shutdown's timeout) is answered HTTP 503, -32005, to be retried.
 """
 
 from __future__ import annotations
@@ -32,14 +34,15 @@ import asyncio
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from django.core.exceptions import DisallowedHost
 from django.db import DatabaseError
-from django.http import HttpResponse
+from django.http import HttpRequest, HttpResponse
 
 from .authentication import APIKeyAuthentication
 from .core.exceptions import BackendUnavailable
 from .rpc.protocol import RPCError, decode_body
 from .rpc.server import ahandle_body
-from .views import context_for, pipeline, respond, unavailable
+from .views import context_for, pipeline, respond, service_unavailable, unavailable
 
 __all__ = ["serve"]
 
@@ -53,14 +56,15 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 async def serve(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
     """Answer one POST to the endpoint: a waiting ``get`` here, anything else through app."""
     conf = pipeline()
-    principal = (
-        APIKeyAuthentication.principal_from_header(_header(scope, b"authorization"))
-        if conf.key_fast_path
-        else None
-    )
-    if principal is None:
+    if not conf.key_fast_path:
         await app(scope, receive, send)
         return
+    request = _Head(scope)
+    principal = APIKeyAuthentication.principal_from_header(request.META.get("HTTP_AUTHORIZATION"))
+    if principal is None or not request.host_allowed():
+        await app(scope, receive, send)  # Django refuses it, in its own words
+        return
+    del request
     received: list[Message] = []
     body = await _read_body(receive, conf.max_body, received)
     if body is None or not _is_one_get(body, conf.max_depth):
@@ -81,14 +85,51 @@ async def serve(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> Non
     except (BackendUnavailable, DatabaseError) as exc:
         await _send_response(send, unavailable(exc))
         return
+    except asyncio.CancelledError:
+        # The server gives up waiting for the request (uvicorn's --timeout-graceful-shutdown):
+        # a JSON-RPC answer a client retries, not the server's plain-text 500.
+        await _send_response(send, service_unavailable("the server is stopping"))
+        raise
     await _send_answer(send, answer)
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope.get("headers", ()):
-        if key.lower() == name:
-            return bytes(value).decode("latin-1")
-    return None
+_HEAD_NAMES = {
+    b"authorization": "HTTP_AUTHORIZATION",
+    b"host": "HTTP_HOST",
+    b"x-forwarded-host": "HTTP_X_FORWARDED_HOST",
+}
+
+
+class _Head(HttpRequest):
+    """The headers Django reads before a view runs, read from an ASGI scope as Django does.
+
+    ``ASGIRequest`` joins repeated headers with "," (two Authorization
+    headers are one invalid value) and takes the host from Host,
+    X-Forwarded-Host (with USE_X_FORWARDED_HOST) or the server's address:
+    ``host_allowed`` is ``get_host``'s ALLOWED_HOSTS check on them.
+    """
+
+    def __init__(self, scope: Scope) -> None:
+        super().__init__()
+        self._scope_scheme = str(scope.get("scheme") or "http")
+        meta = self.META
+        for name, value in scope.get("headers", ()):
+            key = _HEAD_NAMES.get(bytes(name).lower())
+            if key is not None:
+                text = bytes(value).decode("latin-1")
+                meta[key] = f"{meta[key]},{text}" if key in meta else text
+        server = scope.get("server") or ("unknown", "0")
+        meta["SERVER_NAME"], meta["SERVER_PORT"] = str(server[0]), str(server[1] or "0")
+
+    def _get_scheme(self) -> str:
+        return self._scope_scheme
+
+    def host_allowed(self) -> bool:
+        try:
+            self.get_host()
+        except DisallowedHost:
+            return False
+        return True
 
 
 async def _read_body(receive: Receive, limit: int, received: list[Message]) -> bytes | None:

@@ -52,7 +52,7 @@ from .rpc import protocol
 from .rpc.context import CallContext, Limits
 from .rpc.server import Isolation, handle_body
 
-__all__ = ["RPCView", "read_body", "respond", "unavailable"]
+__all__ = ["RPCView", "read_body", "respond", "service_unavailable", "unavailable"]
 
 logger = logging.getLogger("berrymq.rpc")
 
@@ -200,7 +200,14 @@ def unavailable(exc: BackendUnavailable | DatabaseError) -> HttpResponse:
     """
     logger.warning("berryMQ endpoint: the backend cannot answer now: %s", exc)
     set_rollback()
-    error = protocol.RPCError(protocol.UNAVAILABLE, f"Service unavailable: {exc}; try again later.")
+    return service_unavailable(str(exc))
+
+
+def service_unavailable(reason: str) -> HttpResponse:
+    """Return HTTP 503 with Retry-After: 1 and error -32005 naming reason: a client retries it."""
+    error = protocol.RPCError(
+        protocol.UNAVAILABLE, f"Service unavailable: {reason}; try again later."
+    )
     response = HttpResponse(
         protocol.encode(protocol.error_response(error)),
         content_type=JSON,

@@ -21,12 +21,12 @@ from typing import Any
 import pytest
 from django.core.handlers.asgi import ASGIHandler
 from django.core.signals import request_started
-from django.test import AsyncClient, Client
+from django.test import AsyncClient, Client, override_settings
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from berrymq_django import async_views
-from berrymq_django.asgi import LongPollMiddleware
+from berrymq_django.asgi import EndpointThreadMiddleware, LongPollMiddleware
 from berrymq_django.backends.memory import MemoryBackend
 
 from .conftest import berrymq_config
@@ -125,6 +125,7 @@ async def scenario(post: Post) -> list[Answer]:
     await send(req("get", ["<q>"]), {})  # no key
     await send(req("get", ["<q>"]), {"Authorization": "Bearer wrong"})
     await send(req("get", ["<q>"]), bearer, "GET")
+    await send(b"", bearer, "OPTIONS")  # DRF describes the view: the endpoint's own name
     await send(req("close_connection", ["<q>"]))
     await send(req("get", ["<q>", True, 0.01]))
     for name, token in tokens.items():
@@ -134,8 +135,8 @@ async def scenario(post: Post) -> list[Answer]:
 
 def sync_post(client: Client) -> Post:
     async def post(body: bytes, headers: dict[str, str], method: str) -> Answer:
-        if method == "GET":
-            response = client.get(rpc_url(), headers=headers)
+        if method in ("GET", "OPTIONS"):
+            response = client.generic(method, rpc_url(), headers=headers)
         else:
             response = client.post(
                 rpc_url(), data=body, content_type="application/json", headers=headers
@@ -147,8 +148,8 @@ def sync_post(client: Client) -> Post:
 
 def async_post(client: AsyncClient) -> Post:
     async def post(body: bytes, headers: dict[str, str], method: str) -> Answer:
-        if method == "GET":
-            response = await client.get(rpc_url(), headers=headers)
+        if method in ("GET", "OPTIONS"):
+            response = await client.generic(method, rpc_url(), headers=headers)
         else:
             response = await client.post(
                 rpc_url(), data=body, content_type="application/json", headers=headers
@@ -158,50 +159,67 @@ def async_post(client: AsyncClient) -> Post:
     return post
 
 
-def asgi_post(app: Any) -> Post:
-    """Post through an ASGI app in this process, the body in two messages as a server may."""
+def asgi_post(
+    app: Any, *, root_path: str = "", extra: list[tuple[bytes, bytes]] | None = None
+) -> Post:
+    """Post through an ASGI app in this process, the body in two messages as a server may.
+
+    Headers named in headers replace the default Host; extra headers are
+    added as they are (a second Authorization, say).
+    """
 
     async def post(body: bytes, headers: dict[str, str], method: str) -> Answer:
+        given = {k.lower().encode(): v.encode() for k, v in headers.items()}
         head = [(b"host", b"testserver"), (b"content-type", b"application/json")]
-        head += [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+        head = [(k, v) for k, v in head if k not in given] + list(given.items()) + (extra or [])
         scope = {
             "type": "http",
             "asgi": {"version": "3.0"},
             "http_version": "1.1",
             "method": method,
             "scheme": "http",
-            "path": rpc_url(),
-            "raw_path": rpc_url().encode(),
+            "path": root_path + rpc_url(),
+            "raw_path": (root_path + rpc_url()).encode(),
             "query_string": b"",
-            "root_path": "",
+            "root_path": root_path,
             "headers": [*head, (b"content-length", str(len(body)).encode())],
             "client": ("127.0.0.1", 50000),
             "server": ("testserver", 80),
         }
-        half = len(body) // 2
-        incoming = [
-            {"type": "http.request", "body": body[:half], "more_body": True},
-            {"type": "http.request", "body": body[half:], "more_body": False},
-        ]
-        answered = asyncio.Event()
-        sent: list[dict[str, Any]] = []
-
-        async def receive() -> dict[str, Any]:
-            if incoming:
-                return incoming.pop(0)
-            await answered.wait()  # the client stays until it has its answer
-            return {"type": "http.disconnect"}
-
-        async def send(message: dict[str, Any]) -> None:
-            sent.append(message)
-
-        await app(scope, receive, send)
-        answered.set()
+        sent = await asgi_call(app, scope, body)
         start, *rest = sent
         headers_out = {k.decode(): v.decode() for k, v in start["headers"]}
         return start["status"], headers_out, b"".join(m.get("body", b"") for m in rest)
 
     return post
+
+
+async def asgi_call(
+    app: Any, scope: dict[str, Any], body: bytes, *, sent: list[dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
+    """Run one HTTP request through app; return the messages it sent (into sent, if given)."""
+    half = len(body) // 2
+    incoming = [
+        {"type": "http.request", "body": body[:half], "more_body": True},
+        {"type": "http.request", "body": body[half:], "more_body": False},
+    ]
+    answered = asyncio.Event()
+    sent = [] if sent is None else sent
+
+    async def receive() -> dict[str, Any]:
+        if incoming:
+            return incoming.pop(0)
+        await answered.wait()  # the client stays until it has its answer
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    try:
+        await app(scope, receive, send)
+    finally:
+        answered.set()
+    return sent
 
 
 def drive_sync(coroutine: Any) -> Any:
@@ -320,3 +338,112 @@ def test_long_poll_middleware_gives_django_what_it_does_not_answer_body_intact(
         theirs = asyncio.run(asgi_post(LongPollMiddleware(ASGIHandler()))(body, headers, "POST"))
     assert ours == theirs
     assert b'"error"' in theirs[2]
+
+
+def cycles_during(run: Callable[[], Any]) -> tuple[Any, int]:
+    """Return run()'s result and how many requests Django's request cycle started meanwhile."""
+    started: list[object] = []
+
+    def count(**kwargs: Any) -> None:
+        started.append(kwargs)
+
+    request_started.connect(count)
+    try:
+        return run(), len(started)
+    finally:
+        request_started.disconnect(count)
+
+
+def connect_queue(client: Client, headers: dict[str, str]) -> str:
+    body = json.dumps(req("connect_via_queue", ["edge:*", 60]))
+    answer = client.post(rpc_url(), data=body, content_type="application/json", headers=headers)
+    token: str = answer.json()["result"]
+    return token
+
+
+@pytest.mark.parametrize(
+    ("headers", "extra", "status"),
+    [
+        ({"Host": "evil.example"}, [], 400),  # ALLOWED_HOSTS, as get_host() checks it
+        ({}, [(b"authorization", b"Bearer wrong")], 401),  # two keys: one invalid value
+        ({}, [(b"authorization", f"Bearer {KEY_B}".encode())], 401),
+    ],
+    ids=["disallowed-host", "second-key-wrong", "second-key-same"],
+)
+def test_long_poll_middleware_leaves_to_django_what_django_refuses(
+    headers: dict[str, str], extra: list[tuple[bytes, bytes]], status: int
+) -> None:
+    bearer = {"Authorization": f"Bearer {KEY_B}"}
+    with berrymq_config(BACKEND=f"{__name__}.SyncRunBackend", MAX_POLL_SECONDS=0.01):
+        client = Client()
+        token = connect_queue(client, bearer)
+        body = json.dumps(req("get", [token, True, 0.01])).encode()
+        post = asgi_post(LongPollMiddleware(ASGIHandler()), extra=extra)
+        answer, cycles = cycles_during(
+            lambda: asyncio.run(post(body, {**bearer, **headers}, "POST"))
+        )
+    assert answer[0] == status
+    assert cycles == 1  # Django refused it, not the middleware's fast path
+
+
+def test_long_poll_middleware_serves_below_a_root_path() -> None:
+    bearer = {"Authorization": f"Bearer {KEY_B}"}
+    with berrymq_config(BACKEND=f"{__name__}.SyncRunBackend", MAX_POLL_SECONDS=0.01):
+        token = connect_queue(Client(), bearer)
+        body = json.dumps(req("get", [token, True, 0.01])).encode()
+        post = asgi_post(LongPollMiddleware(ASGIHandler()), root_path="/app")
+        answer, cycles = cycles_during(lambda: asyncio.run(post(body, bearer, "POST")))
+    assert json.loads(answer[2])["error"]["code"] == -32001  # timeout: it was a get
+    assert cycles == 0  # answered before Django, with the site mounted at /app
+
+
+@override_settings(ROOT_URLCONF="tests.rpc.urls_without_endpoint")
+def test_the_middlewares_pass_everything_on_when_the_endpoint_is_not_mounted() -> None:
+    app = LongPollMiddleware(EndpointThreadMiddleware(ASGIHandler()))
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/berrymq/rpc/",
+        "headers": [(b"host", b"testserver"), (b"authorization", f"Bearer {KEY_B}".encode())],
+        "query_string": b"",
+        "root_path": "",
+        "server": ("testserver", 80),
+    }
+    for _ in range(2):  # not only the first request: every one
+        start, *_ = asyncio.run(asgi_call(app, dict(scope), b'{"method": "get"}'))
+        assert start["status"] == 404  # Django's answer for a path it does not serve
+
+
+def test_a_poll_the_server_cancels_is_answered_503_to_retry() -> None:
+    bearer = {"Authorization": f"Bearer {KEY_B}"}
+    with berrymq_config(BACKEND=f"{__name__}.SyncRunBackend"):
+        token = connect_queue(Client(), bearer)
+        body = json.dumps(req("get", [token, True, 30])).encode()
+        scope = {
+            "type": "http",
+            "method": "POST",
+            "path": rpc_url(),
+            "headers": [
+                (b"host", b"testserver"),
+                (b"authorization", bearer["Authorization"].encode()),
+            ],
+            "query_string": b"",
+            "root_path": "",
+            "server": ("testserver", 80),
+        }
+        sent: list[dict[str, Any]] = []
+
+        async def run() -> None:
+            app = LongPollMiddleware(ASGIHandler())
+            poll = asyncio.ensure_future(asgi_call(app, scope, body, sent=sent))
+            await asyncio.sleep(0.2)  # the poll waits (its timeout is 30 s) ...
+            assert not poll.done()
+            poll.cancel()  # ... when the server gives up on it (a graceful shutdown's timeout)
+            with pytest.raises(asyncio.CancelledError):
+                await poll
+
+        asyncio.run(run())
+    assert sent[0]["status"] == 503
+    assert dict(sent[0]["headers"])[b"Retry-After"] == b"1"
+    error = json.loads(sent[1]["body"])["error"]
+    assert error["code"] == -32005 and "stopping" in error["message"]
