@@ -19,7 +19,7 @@ to end, as a database connection needs::
 
     # asgi.py
     from django.core.asgi import get_asgi_application
-    from berrymq_django.asgi import EndpointThreadMiddleware
+    from berrymq_django.asgi import EndpointThreadMiddleware, LongPollMiddleware
 
     application = LongPollMiddleware(EndpointThreadMiddleware(get_asgi_application()))
 

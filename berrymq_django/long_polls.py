@@ -87,9 +87,13 @@ async def serve(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> Non
         return
     except asyncio.CancelledError:
         # The server gives up waiting for the request (uvicorn's --timeout-graceful-shutdown):
-        # a JSON-RPC answer a client retries, not the server's plain-text 500.
+        # a JSON-RPC answer a client retries, not the server's plain-text 500. Answered,
+        # the request is over, as the cancellation asked: no traceback per poll in the log.
         await _send_response(send, service_unavailable("the server is stopping"))
-        raise
+        task = asyncio.current_task()
+        if task is None or task.uncancel() > 0:
+            raise  # cancelled more than once: not only the server's doing
+        return
     await _send_answer(send, answer)
 
 

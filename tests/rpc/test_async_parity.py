@@ -439,8 +439,7 @@ def test_a_poll_the_server_cancels_is_answered_503_to_retry() -> None:
             await asyncio.sleep(0.2)  # the poll waits (its timeout is 30 s) ...
             assert not poll.done()
             poll.cancel()  # ... when the server gives up on it (a graceful shutdown's timeout)
-            with pytest.raises(asyncio.CancelledError):
-                await poll
+            await poll  # answered, the request ends: no CancelledError for the server to log
 
         asyncio.run(run())
     assert sent[0]["status"] == 503
