@@ -59,15 +59,14 @@ async def serve(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> Non
     if not conf.key_fast_path:
         await app(scope, receive, send)
         return
-    request = _Head(scope)
-    principal = APIKeyAuthentication.principal_from_header(request.META.get("HTTP_AUTHORIZATION"))
-    if principal is None or not request.host_allowed():
+    head = _head_meta(scope)
+    principal = APIKeyAuthentication.principal_from_header(head.get("HTTP_AUTHORIZATION"))
+    if principal is None:
         await app(scope, receive, send)  # Django refuses it, in its own words
         return
-    del request
     received: list[Message] = []
     body = await _read_body(receive, conf.max_body, received)
-    if body is None or not _is_one_get(body, conf.max_depth):
+    if body is None or not _is_one_get(body, conf.max_depth) or not _Head(scope, head).allowed():
         await app(scope, _replay(received, receive), send)
         return
     del received  # a waiting poll holds what it needs, no more
@@ -104,31 +103,40 @@ _HEAD_NAMES = {
 }
 
 
-class _Head(HttpRequest):
-    """The headers Django reads before a view runs, read from an ASGI scope as Django does.
+def _head_meta(scope: Scope) -> dict[str, str]:
+    """Return the headers Django reads before a view runs, as ``ASGIRequest.META`` has them.
 
-    ``ASGIRequest`` joins repeated headers with "," (two Authorization
-    headers are one invalid value) and takes the host from Host,
-    X-Forwarded-Host (with USE_X_FORWARDED_HOST) or the server's address:
-    ``host_allowed`` is ``get_host``'s ALLOWED_HOSTS check on them.
+    Repeated headers are joined with "," as Django joins them: two
+    Authorization headers are one invalid value.
+    """
+    meta: dict[str, str] = {}
+    for name, value in scope.get("headers", ()):
+        key = _HEAD_NAMES.get(bytes(name).lower())
+        if key is not None:
+            text = bytes(value).decode("latin-1")
+            meta[key] = f"{meta[key]},{text}" if key in meta else text
+    return meta
+
+
+class _Head(HttpRequest):
+    """Just enough of a request for ``HttpRequest.get_host``'s ALLOWED_HOSTS check.
+
+    The host comes from Host, X-Forwarded-Host (with USE_X_FORWARDED_HOST)
+    or the server's address, as for any request Django serves.
     """
 
-    def __init__(self, scope: Scope) -> None:
+    def __init__(self, scope: Scope, head: dict[str, str]) -> None:
         super().__init__()
         self._scope_scheme = str(scope.get("scheme") or "http")
-        meta = self.META
-        for name, value in scope.get("headers", ()):
-            key = _HEAD_NAMES.get(bytes(name).lower())
-            if key is not None:
-                text = bytes(value).decode("latin-1")
-                meta[key] = f"{meta[key]},{text}" if key in meta else text
+        self.META.update(head)
         server = scope.get("server") or ("unknown", "0")
-        meta["SERVER_NAME"], meta["SERVER_PORT"] = str(server[0]), str(server[1] or "0")
+        self.META["SERVER_NAME"], self.META["SERVER_PORT"] = str(server[0]), str(server[1] or "0")
 
     def _get_scheme(self) -> str:
         return self._scope_scheme
 
-    def host_allowed(self) -> bool:
+    def allowed(self) -> bool:
+        """Tell whether ALLOWED_HOSTS allows the request's host."""
         try:
             self.get_host()
         except DisallowedHost:

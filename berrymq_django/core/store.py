@@ -6,14 +6,16 @@ waiter count. A consumer registers as a waiter under the condition's lock
 *before* it re-checks the deque, so a put that saw no waiter must have
 appended before that re-check, and the item is found. Waking is a signal,
 never a hand-off: a consumer that times out or is cancelled takes nothing,
-so no message is lost.
+so no message is lost. Event-loop consumers are woken through their loop's
+``_Wakeups``, in batches: one message fanned out to thousands of awaited
+queues hands their loop a few callbacks, not one per queue.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import threading
+import weakref
 from collections import deque
 from queue import Empty
 from time import monotonic
@@ -33,6 +35,54 @@ class _Consumer(Protocol):
 def _resolve(future: asyncio.Future[None]) -> None:
     if not future.done():
         future.set_result(None)
+
+
+class _Wakeups:
+    """The waiters of one event loop to resolve, handed to it from any thread in batches.
+
+    One ``call_soon_threadsafe`` per batch, not per waiter: a message fanned
+    out to thousands of queues wakes their loop a few times, not once per
+    queue, and the loop resolves what has come each time it runs.
+    """
+
+    __slots__ = ("__weakref__", "_lock", "_loop", "_pending")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._lock = threading.Lock()
+        self._pending: list[asyncio.Future[None]] = []
+
+    def add(self, future: asyncio.Future[None]) -> None:
+        with self._lock:
+            self._pending.append(future)
+            if len(self._pending) > 1:
+                return  # a batch is on its way to the loop already
+        try:
+            self._loop.call_soon_threadsafe(self._run)
+        except RuntimeError:  # a closed loop: its waiters are gone anyway
+            with self._lock:
+                self._pending.clear()
+
+    def _run(self) -> None:
+        with self._lock:
+            pending, self._pending = self._pending, []
+        for future in pending:
+            _resolve(future)
+
+
+_wakeups: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Wakeups] = (
+    weakref.WeakKeyDictionary()
+)
+_wakeups_lock = threading.Lock()
+
+
+def _wakeups_of(loop: asyncio.AbstractEventLoop) -> _Wakeups:
+    """Return loop's batch of wake-ups (made on first use, gone with the loop)."""
+    wakeups = _wakeups.get(loop)
+    if wakeups is None:
+        with _wakeups_lock:
+            wakeups = _wakeups.setdefault(loop, _Wakeups(loop))
+    return wakeups
 
 
 async def _wake_or_time_out(
@@ -62,7 +112,7 @@ class QueueStore:
         self._cond = threading.Condition(threading.Lock())
         # Guarded by _cond; read without it by put() (see the module docstring).
         self._waiting = 0
-        self._async_waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = set()
+        self._async_waiters: set[tuple[_Wakeups, asyncio.Future[None]]] = set()
         self.dropped = 0
         self.closed = False
 
@@ -81,10 +131,8 @@ class QueueStore:
                 self._cond.notify_all()
             else:
                 self._cond.notify()
-            for loop, future in self._async_waiters:
-                # A closed loop raises RuntimeError; its waiter is gone anyway.
-                with contextlib.suppress(RuntimeError):
-                    loop.call_soon_threadsafe(_resolve, future)
+            for wakeups, future in self._async_waiters:
+                wakeups.add(future)
 
     def get_nowait(self) -> Message:
         try:
@@ -140,11 +188,12 @@ class QueueStore:
         if timeout is not None and timeout < 0:
             raise ValueError(f"'timeout' must be a non-negative number, not {timeout!r}.")
         loop = asyncio.get_running_loop()
+        wakeups = _wakeups_of(loop)
         deadline = None if timeout is None else monotonic() + timeout
         while True:
             if self._stopped(consumer):
                 raise Empty
-            waiter = (loop, loop.create_future())
+            waiter = (wakeups, loop.create_future())
             with self._cond:
                 self._async_waiters.add(waiter)
                 self._waiting += 1

@@ -299,3 +299,41 @@ async def test_aget_on_a_closed_queue_raises_empty():
     q.close()
     with pytest.raises(Empty):
         await asyncio.wait_for(q.aget(), DEADLINE)
+
+
+class CountingLoop(asyncio.SelectorEventLoop):
+    """A real event loop that counts how often other threads hand it a callback."""
+
+    handed = 0
+
+    def call_soon_threadsafe(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        type(self).handed += 1
+        return super().call_soon_threadsafe(*args, **kwargs)
+
+
+def test_a_message_to_many_awaiting_queues_wakes_their_loop_once_not_once_per_queue():
+    # 200 queue connections of one ASGI process, say, each awaited by a long poll; a thread
+    # puts into all of them while the loop is busy: one hand-over to the loop, not 200.
+    from berrymq_django.core.message import Message
+    from berrymq_django.core.store import QueueStore
+
+    stores = [QueueStore() for _ in range(200)]
+    message = Message("wake:up", (), None, "here")
+
+    async def run() -> list[Message]:
+        waits = [asyncio.ensure_future(store.aget(5)) for store in stores]
+        await asyncio.sleep(0)  # every consumer waits now
+        assert all(store.waiting == 1 for store in stores)
+        putter = threading.Thread(target=lambda: [store.put(message) for store in stores])
+        CountingLoop.handed = 0
+        putter.start()
+        putter.join()  # the loop is blocked meanwhile: every put comes before it runs
+        return await asyncio.wait_for(asyncio.gather(*waits), DEADLINE)
+
+    loop = CountingLoop()
+    try:
+        got = loop.run_until_complete(run())
+    finally:
+        loop.close()
+    assert got == [message] * 200
+    assert CountingLoop.handed == 1
