@@ -45,10 +45,11 @@ class _Wakeups:
     queue, and the loop resolves what has come each time it runs.
     """
 
-    __slots__ = ("__weakref__", "_lock", "_loop", "_pending")
+    __slots__ = ("_lock", "_loop", "_pending")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
+        # Weakly: _wakeups maps the loop to this, and a value must not keep its key alive.
+        self._loop = weakref.ref(loop)
         self._lock = threading.Lock()
         self._pending: list[asyncio.Future[None]] = []
 
@@ -57,9 +58,12 @@ class _Wakeups:
             self._pending.append(future)
             if len(self._pending) > 1:
                 return  # a batch is on its way to the loop already
+        loop = self._loop()
         try:
-            self._loop.call_soon_threadsafe(self._run)
-        except RuntimeError:  # a closed loop: its waiters are gone anyway
+            if loop is None:
+                raise RuntimeError("the event loop is gone")
+            loop.call_soon_threadsafe(self._run)
+        except RuntimeError:  # a closed or collected loop: its waiters are gone anyway
             with self._lock:
                 self._pending.clear()
 

@@ -337,3 +337,24 @@ def test_a_message_to_many_awaiting_queues_wakes_their_loop_once_not_once_per_qu
         loop.close()
     assert got == [message] * 200
     assert CountingLoop.handed == 1
+
+
+def test_an_event_loop_that_awaited_a_queue_is_collected_once_closed():
+    from berrymq_django.core.message import Message
+    from berrymq_django.core.store import QueueStore
+
+    store = QueueStore()
+
+    async def wait_once() -> Message:
+        waiting = asyncio.ensure_future(store.aget(5))
+        await asyncio.sleep(0)
+        store.put(Message("loop:gone", (), None, "here"))
+        return await waiting
+
+    loop = asyncio.new_event_loop()
+    assert loop.run_until_complete(wait_once()).id == "loop:gone"
+    loop.close()
+    gone = weakref.ref(loop)
+    del loop
+    gc.collect()
+    assert gone() is None  # nothing the store's wake-ups keep holds it
