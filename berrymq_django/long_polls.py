@@ -41,7 +41,7 @@ from django.http import HttpRequest, HttpResponse
 from .authentication import APIKeyAuthentication
 from .core.exceptions import BackendUnavailable
 from .rpc.protocol import RPCError, decode_body
-from .rpc.server import ahandle_body
+from .rpc.server import aanswer_call
 from .views import context_for, pipeline, respond, service_unavailable, unavailable
 
 __all__ = ["serve"]
@@ -66,17 +66,12 @@ async def serve(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> Non
         return
     received: list[Message] = []
     body = await _read_body(receive, conf.max_body, received)
-    if body is None or not _is_one_get(body, conf.max_depth) or not _Head(scope, head).allowed():
+    call = None if body is None else _one_get(body, conf.max_depth)
+    if call is None or not _Head(scope, head).allowed():
         await app(scope, _replay(received, receive), send)
         return
-    del received  # a waiting poll holds what it needs, no more
-    answering = ahandle_body(
-        body,
-        context_for(principal, conf.limits),
-        max_batch=conf.max_batch,
-        max_depth=conf.max_depth,
-        run_sync=asyncio.to_thread,  # never used: one call of get is awaited
-    )
+    del received, body  # a waiting poll holds what it needs, no more
+    answering = aanswer_call(call, context_for(principal, conf.limits))
     try:
         answer = await _unless_gone(answering, receive)
     except _Gone:
@@ -162,15 +157,20 @@ async def _read_body(receive: Receive, limit: int, received: list[Message]) -> b
             return b"".join(chunks)
 
 
-def _is_one_get(body: bytes, max_depth: int) -> bool:
-    """Tell a body that is one call of ``get`` (a cheap look first: most bodies are not)."""
+def _one_get(body: bytes, max_depth: int) -> dict[str, Any] | None:
+    """Return the body's call when it is one call of ``get``, else None.
+
+    A cheap look first: most bodies are not.
+    """
     if b'"get"' not in body:
-        return False
+        return None
     try:
         payload = decode_body(body, max_depth)
     except RPCError:
-        return False  # the app answers the parse error
-    return isinstance(payload, dict) and payload.get("method") == "get"
+        return None  # the app answers the parse error
+    if isinstance(payload, dict) and payload.get("method") == "get":
+        return payload
+    return None
 
 
 def _replay(received: list[Message], receive: Receive) -> Receive:

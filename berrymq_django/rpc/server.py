@@ -41,7 +41,7 @@ from .protocol import (
     result_response,
 )
 
-__all__ = ["RunSync", "ahandle_body", "handle_body"]
+__all__ = ["RunSync", "aanswer_call", "ahandle_body", "handle_body"]
 
 logger = logging.getLogger("berrymq.rpc")
 
@@ -121,6 +121,17 @@ async def ahandle_body(
     if waiting:
         answers += await run_sync(partial(_answer_all, waiting, context))
     return _join(answers) if batch else answers[0]
+
+
+async def aanswer_call(call: dict[str, Any], context: CallContext) -> bytes | None:
+    """Answer one decoded call of an awaitable procedure (``get``): what ``ahandle_body`` gives.
+
+    For a caller that has decoded the body already and found one such call
+    (``long_polls.serve``); None for a notification.
+    """
+    if context.deadline is None:
+        context.deadline = time.monotonic() + context.limits.max_poll_seconds
+    return await _aanswer(call, context)
 
 
 def _refused_batch(payload: list[Any], max_batch: int) -> bytes | None:
