@@ -1,13 +1,14 @@
-"""The shared test helpers (tests/support): eventually() and free_port()."""
+"""The shared test helpers (tests/support): eventually(), free_port(), complete_lines()."""
 
 from __future__ import annotations
 
 import socket
 import time
+from pathlib import Path
 
 import pytest
 
-from tests.support import NotYet, eventually, free_port
+from tests.support import NotYet, complete_lines, eventually, free_port
 
 
 def test_eventually_returns_the_first_value_that_passes():
@@ -68,3 +69,15 @@ def test_free_port_can_be_bound_on_loopback():
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", port))
+
+
+def test_complete_lines_leaves_a_line_still_being_written_for_the_next_read(tmp_path: Path):
+    journal = tmp_path / "journal"
+    assert complete_lines(journal) == []
+
+    journal.write_text('{"n": 1}\n{"n": 2}\n{"n":')
+    assert complete_lines(journal) == ['{"n": 1}', '{"n": 2}']
+
+    with journal.open("a") as rest:
+        rest.write(" 3}\n")
+    assert complete_lines(journal) == ['{"n": 1}', '{"n": 2}', '{"n": 3}']

@@ -26,7 +26,7 @@ from berrymq_django.backends.redis import RedisBackend
 from berrymq_django.backends.redis.wire import CONSUMER_GROUP
 from berrymq_django.core.dispatcher import Dispatcher
 from berrymq_django.core.identifier import Identifier
-from tests.support import eventually
+from tests.support import complete_lines, eventually
 
 from .conftest import delete_prefix, require_redis
 from .sites import Site
@@ -45,7 +45,7 @@ class Records:
         """Return (pid, uid) of every record of kind (for identifier, when given)."""
         found = []
         for path in self.directory.glob("*.log"):
-            for line in path.read_text().splitlines():
+            for line in complete_lines(path):
                 parts = line.split()
                 wanted = identifier is None or parts[3:] == [identifier]
                 if len(parts) == 4 and parts[0] == kind and wanted:

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import eventually, free_port
+from tests.support import complete_lines, eventually, free_port
 
 from .conftest import TESTER_KEY, SiteFactory
 from .sites import ROOT, Site, key_for
@@ -28,11 +28,7 @@ FAST_RETRY = {"MAX_BACKOFF": 0.2, "TIMEOUT": 0.5}
 
 
 def read_journal(path: Path) -> list[dict[str, Any]]:
-    try:
-        lines = path.read_text().splitlines()
-    except FileNotFoundError:
-        return []
-    return [json.loads(line) for line in lines]
+    return [json.loads(line) for line in complete_lines(path)]
 
 
 def wait_journal(path: Path, count: int, timeout: float = 20.0) -> list[dict[str, Any]]:
