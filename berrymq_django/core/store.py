@@ -89,22 +89,6 @@ def _wakeups_of(loop: asyncio.AbstractEventLoop) -> _Wakeups:
     return wakeups
 
 
-async def _wake_or_time_out(
-    loop: asyncio.AbstractEventLoop, woken: asyncio.Future[None], timeout: float | None
-) -> None:
-    """Wait until woken is resolved or timeout seconds pass, whichever comes first.
-
-    ``asyncio.wait_for`` without its task and inner future: a waiting poll
-    holds a timer and this frame, no more (thousands of them wait at once).
-    """
-    timer = None if timeout is None else loop.call_later(timeout, _resolve, woken)
-    try:
-        await woken
-    finally:
-        if timer is not None:
-            timer.cancel()
-
-
 class QueueStore:
     """A FIFO of messages; with maxsize > 0 a full store drops its oldest message."""
 
@@ -197,7 +181,9 @@ class QueueStore:
         while True:
             if self._stopped(consumer):
                 raise Empty
-            waiter = (wakeups, loop.create_future())
+            woken = loop.create_future()
+            waiter = (wakeups, woken)
+            timer = None
             with self._cond:
                 self._async_waiters.add(waiter)
                 self._waiting += 1
@@ -206,11 +192,17 @@ class QueueStore:
                     return self.items.popleft()
                 except IndexError:
                     pass
-                remaining = None if deadline is None else deadline - monotonic()
-                if remaining is not None and remaining <= 0:
-                    raise Empty
-                await _wake_or_time_out(loop, waiter[1], remaining)
+                if deadline is not None:
+                    remaining = deadline - monotonic()
+                    if remaining <= 0:
+                        raise Empty
+                    # asyncio.wait_for without its task and inner future: thousands of
+                    # consumers wait at once, and each holds a timer and this frame only.
+                    timer = loop.call_later(remaining, _resolve, woken)
+                await woken
             finally:
+                if timer is not None:
+                    timer.cancel()
                 with self._cond:
                     self._async_waiters.discard(waiter)
                     self._waiting -= 1

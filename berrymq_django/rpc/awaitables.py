@@ -57,7 +57,8 @@ async def aget(
     queue = _queue(context, token)
     try:
         if block and wait > 0 and isinstance(queue, AwaitableQueue):
-            message = await _await(context, queue, wait)
+            ready = _ready(context, queue)
+            message = ready if ready is not None else await queue.aget(wait)
         elif block and wait > 0:
             message = await _in_thread(queue.get, True, wait)
         else:
@@ -67,13 +68,19 @@ async def aget(
     return message.to_dict()
 
 
-async def _await(context: CallContext, queue: AwaitableQueue, wait: float) -> Message:
-    if context.before_wait is not None:
-        try:
-            return queue.get_nowait()
-        except Empty:
-            context.before_wait()
-    return await queue.aget(wait)
+def _ready(context: CallContext, queue: AwaitableQueue) -> Message | None:
+    """Take a message already queued, or tell the context the call is about to wait.
+
+    Only for a context with ``before_wait``; otherwise the wait takes what is
+    queued itself.
+    """
+    if context.before_wait is None:
+        return None
+    try:
+        return queue.get_nowait()
+    except Empty:
+        context.before_wait()
+        return None
 
 
 def _queue(context: CallContext, token: str) -> ConnectionQueue:

@@ -244,10 +244,17 @@ class Registry:
 
         return register
 
-    async def acall(self, context: Any, method: str, params: list[Any] | dict[str, Any]) -> Any:
-        """Await the awaitable twin of one procedure; KeyError if it has none."""
+    def acall(
+        self, context: Any, method: str, params: list[Any] | dict[str, Any]
+    ) -> Awaitable[Any]:
+        """Return the awaitable twin of one procedure, called: await it for the result.
+
+        KeyError if method has none; bad params raise RPCError here, before
+        anything is awaited. A plain function, not a coroutine, so that a
+        waiting call holds one frame less (thousands wait at once).
+        """
         func = self.awaitables[method]
-        return await func(context, **self.procedures[method].bind(params))
+        return func(context, **self.procedures[method].bind(params))
 
 
 def openrpc_document(procedures: Iterable[Procedure], version: str) -> dict[str, Any]:

@@ -123,15 +123,15 @@ async def ahandle_body(
     return _join(answers) if batch else answers[0]
 
 
-async def aanswer_call(call: dict[str, Any], context: CallContext) -> bytes | None:
+def aanswer_call(call: dict[str, Any], context: CallContext) -> Awaitable[bytes | None]:
     """Answer one decoded call of an awaitable procedure (``get``): what ``ahandle_body`` gives.
 
     For a caller that has decoded the body already and found one such call
-    (``long_polls.serve``); None for a notification.
+    (``long_polls.serve``); the awaitable gives None for a notification.
     """
     if context.deadline is None:
         context.deadline = time.monotonic() + context.limits.max_poll_seconds
-    return await _aanswer(call, context)
+    return _aanswer(call, context)
 
 
 def _refused_batch(payload: list[Any], max_batch: int) -> bytes | None:
