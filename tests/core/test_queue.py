@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import itertools
 import queue as stdlib_queue
 import threading
 import time
@@ -337,6 +338,39 @@ def test_a_message_to_many_awaiting_queues_wakes_their_loop_once_not_once_per_qu
         loop.close()
     assert got == [message] * 200
     assert CountingLoop.handed == 1
+
+
+def test_a_loop_wakes_its_awaiting_consumers_a_slice_per_turn():
+    # 1,000 long polls woken by one message: the loop answers them WAKE_SLICE at a time,
+    # never holding a callback per consumer at once; every one of them is woken.
+    from berrymq_django.core.message import Message
+    from berrymq_django.core.store import WAKE_SLICE, QueueStore
+
+    stores = [QueueStore() for _ in range(1000)]
+    message = Message("wake:up", (), None, "here")
+
+    async def run() -> tuple[list[Message], list[int]]:
+        waits = [asyncio.ensure_future(store.aget(5)) for store in stores]
+        await asyncio.sleep(0)
+        woken: list[int] = []
+
+        async def count_each_turn() -> None:
+            while not woken or woken[-1] < len(waits):
+                woken.append(sum(wait.done() for wait in waits))
+                await asyncio.sleep(0)
+
+        counter = asyncio.ensure_future(count_each_turn())
+        for store in stores:
+            store.put(message)
+        got = await asyncio.wait_for(asyncio.gather(*waits), DEADLINE)
+        await asyncio.wait_for(counter, DEADLINE)
+        return got, woken
+
+    got, woken = asyncio.run(run())
+    assert got == [message] * 1000
+    steps = [after - before for before, after in itertools.pairwise(woken)]
+    assert max(steps) <= WAKE_SLICE, woken
+    assert woken[-1] == 1000
 
 
 def test_an_event_loop_that_awaited_a_queue_is_collected_once_closed():
