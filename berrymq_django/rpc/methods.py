@@ -34,7 +34,14 @@ from .protocol import (
     limit_exceeded,
 )
 
-__all__ = ["PROCEDURES", "CallContext", "Limits", "call", "discover_document"]
+__all__ = [
+    "PROCEDURES",
+    "CallContext",
+    "Limits",
+    "call",
+    "discover_document",
+    "runs_as_notification",
+]
 
 # A ttl beyond a week is a mistake rather than a wish.
 MAX_TTL_SECONDS = 7 * 24 * 3600
@@ -43,6 +50,7 @@ DEFAULT_TTL_SECONDS = 600.0
 registry = Registry()
 PROCEDURES = registry.procedures
 call = registry.call
+runs_as_notification = registry.runs_as_notification
 procedure = registry.procedure
 
 
@@ -291,6 +299,7 @@ def _forgotten_on_failure(context: CallContext, uids: list[str]) -> Iterator[Non
     ),
     summary="Pull the oldest message of a queue connection, waiting up to timeout (long poll).",
     result=MESSAGE_RESULT,
+    answer_only=True,  # as a notification, the message it took would have nowhere to go
 )
 def get(context: CallContext, token: str, block: bool, timeout: float | None) -> dict[str, Any]:
     cap = context.limits.max_poll_seconds
@@ -303,6 +312,7 @@ def get(context: CallContext, token: str, block: bool, timeout: float | None) ->
     TOKEN,
     summary="Pull the oldest message of a queue connection, or fail with timeout at once.",
     result=MESSAGE_RESULT,
+    answer_only=True,
 )
 def get_nowait(context: CallContext, token: str) -> dict[str, Any]:
     return _pull(context, token, False, 0)

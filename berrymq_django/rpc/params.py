@@ -74,6 +74,9 @@ class Procedure:
     params: tuple[Param, ...]
     summary: str
     result: dict[str, Any]
+    #: What it does is only worth its answer (``get`` takes a message): as a
+    #: notification, which is never answered, it is not run at all.
+    answer_only: bool = False
     _validator: jsonschema_rs.Draft7Validator = dataclasses.field(
         init=False, repr=False, compare=False
     )
@@ -210,15 +213,28 @@ class Registry:
         self.awaitables: dict[str, Callable[..., Awaitable[Any]]] = {}
 
     def procedure(
-        self, name: str, *params: Param, summary: str, result: dict[str, Any]
+        self,
+        name: str,
+        *params: Param,
+        summary: str,
+        result: dict[str, Any],
+        answer_only: bool = False,
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-        """Register the decorated function as procedure name; its params are compiled now."""
+        """Register the decorated function as procedure name; its params are compiled now.
+
+        answer_only: see ``Procedure.answer_only``.
+        """
 
         def register(func: Callable[..., Any]) -> Callable[..., Any]:
-            self.procedures[name] = Procedure(name, func, params, summary, result)
+            self.procedures[name] = Procedure(name, func, params, summary, result, answer_only)
             return func
 
         return register
+
+    def runs_as_notification(self, method: str) -> bool:
+        """Tell whether a notification of method is run (all but ``answer_only`` procedures)."""
+        proc = self.procedures.get(method)
+        return proc is None or not proc.answer_only
 
     def call(self, context: Any, method: str, params: list[Any] | dict[str, Any]) -> Any:
         """Run one procedure with context; raise RPCError for anything the caller got wrong."""

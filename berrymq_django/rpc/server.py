@@ -27,7 +27,7 @@ from typing import Any, Protocol, TypeVar
 from ..core.exceptions import BackendUnavailable, UnencodableMessage
 from .awaitables import ASYNC_PROCEDURES, acall
 from .context import CallContext
-from .methods import call
+from .methods import call, runs_as_notification
 from .protocol import (
     INTERNAL_ERROR,
     INVALID_PARAMS,
@@ -159,6 +159,8 @@ def _answer(obj: Any, context: CallContext, isolate: Isolation) -> bytes | None:
         request = parse_request(obj)
     except RPCError as error:
         return encode(error_response(error, v1=_looks_v1(obj)))
+    if request.is_notification and not runs_as_notification(request.method):
+        return None  # a get nobody will read: it takes nothing
     try:
         with isolate():
             result = call(context, request.method, request.params)
@@ -184,6 +186,8 @@ async def _aanswer(obj: dict[str, Any], context: CallContext) -> bytes | None:
         request = parse_request(obj)
     except RPCError as error:
         return encode(error_response(error, v1=_looks_v1(obj)))
+    if request.is_notification and not runs_as_notification(request.method):
+        return None  # a get nobody will read: it takes nothing
     try:
         result = await acall(context, request.method, request.params)
         return None if request.is_notification else encode(result_response(request, result))

@@ -397,6 +397,36 @@ def test_long_poll_middleware_serves_below_a_root_path() -> None:
     assert cycles == 0  # answered before Django, with the site mounted at /app
 
 
+def test_long_poll_middleware_takes_nothing_for_a_get_sent_as_a_notification() -> None:
+    bearer = {"Authorization": f"Bearer {KEY_B}"}
+    with berrymq_config(BACKEND=f"{__name__}.SyncRunBackend", MAX_POLL_SECONDS=0.01):
+        client = Client()
+        token = connect_queue(client, bearer)
+        sender = json.loads(
+            client.post(
+                rpc_url(),
+                data=json.dumps(req("connect_oneway", [60])),
+                content_type="application/json",
+                headers=bearer,
+            ).content
+        )["result"]
+        sent = req("send_message", [sender, "edge:one", [1]])
+        client.post(
+            rpc_url(), data=json.dumps(sent), content_type="application/json", headers=bearer
+        )
+        body = json.dumps(req("get", [token, True, 0.01], None)).encode()
+        post = asgi_post(LongPollMiddleware(ASGIHandler()))
+        answer, cycles = cycles_during(lambda: asyncio.run(post(body, bearer, "POST")))
+        after = client.post(
+            rpc_url(),
+            data=json.dumps(req("get_nowait", [token])),
+            content_type="application/json",
+            headers=bearer,
+        )
+    assert (answer[0], answer[2], cycles) == (204, b"", 0)  # the middleware answered it
+    assert json.loads(after.content)["result"]["args"] == [1]  # and took nothing
+
+
 @override_settings(ROOT_URLCONF="tests.rpc.urls_without_endpoint")
 def test_the_middlewares_pass_everything_on_when_the_endpoint_is_not_mounted() -> None:
     app = LongPollMiddleware(EndpointThreadMiddleware(ASGIHandler()))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
 from django.test import Client
 
 from berrymq_django import Message
@@ -117,6 +118,20 @@ def test_notification_of_an_unknown_method_gets_no_response(client: Client):
 
 def test_notification_with_bad_params_gets_no_response(client: Client):
     assert_no_content(rpc(client, "send_message", ["no such token", "a:b"], NOTIFY))
+
+
+@pytest.mark.parametrize("method", ["get", "get_nowait"])
+def test_a_get_sent_as_a_notification_takes_nothing(
+    client: Client, oneway_token: str, connect_queue: Callable[..., str], method: str
+):
+    # Nobody reads a notification's answer: the message it took would be lost.
+    queue = connect_queue("order:*")
+    rpc(client, "send_message", [oneway_token, "order:created", [1]])
+
+    assert_no_content(rpc(client, method, [queue], NOTIFY))
+    assert_no_content(post(client, [call(method, [queue], NOTIFY)]))  # in a batch too
+
+    assert result(rpc(client, "get_nowait", [queue]))["args"] == [1]
 
 
 # -- rpc call of non-existent method ------------------------------------------
