@@ -220,7 +220,9 @@ def service_unavailable(reason: str) -> HttpResponse:
 def respond(answer: bytes | None) -> HttpResponse:
     """Return the HTTP response carrying a JSON-RPC answer (204 when there is none)."""
     if answer is None:
-        return HttpResponse(status=status.HTTP_204_NO_CONTENT)
+        empty = HttpResponse(status=status.HTTP_204_NO_CONTENT)
+        del empty["Content-Type"]  # no content, so no type (Django's default is text/html)
+        return empty
     return HttpResponse(answer, content_type=JSON)
 
 

@@ -424,6 +424,7 @@ def test_long_poll_middleware_takes_nothing_for_a_get_sent_as_a_notification() -
             headers=bearer,
         )
     assert (answer[0], answer[2], cycles) == (204, b"", 0)  # the middleware answered it
+    assert "content-type" not in {name.lower() for name in answer[1]}  # nothing to type
     assert json.loads(after.content)["result"]["args"] == [1]  # and took nothing
 
 

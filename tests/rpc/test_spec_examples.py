@@ -52,6 +52,7 @@ def assert_batch(response) -> list[dict]:
 def assert_no_content(response) -> None:
     assert response.status_code == 204, (response.status_code, response.content[:500])
     assert response.content == b""
+    assert "Content-Type" not in response.headers  # nothing to type
 
 
 # -- rpc call with positional parameters --------------------------------------
