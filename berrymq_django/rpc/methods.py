@@ -3,11 +3,10 @@
 The original protocol (connect_oneway, interconnect, connect_via_queue,
 send_message, get, get_nowait, close_connection) keeps its names and
 meaning; send_messages, talk, status and rpc.discover are new. Each
-procedure declares its params once (``params.Param``): that schema is both
-what ``rpc.discover`` publishes and what every call is validated against,
-so the procedures below only check what a schema cannot say (identifiers,
-limits from the settings, tokens). No Django here: the view passes a
-``CallContext``.
+procedure declares its params once (``params.Param``): the schema that
+``rpc.discover`` publishes and every call is checked against, so the
+procedures check only what a schema cannot say (identifiers, limits from
+the settings, tokens). No Django here: the view passes a ``CallContext``.
 """
 
 from __future__ import annotations
@@ -34,14 +33,7 @@ from .protocol import (
     limit_exceeded,
 )
 
-__all__ = [
-    "PROCEDURES",
-    "CallContext",
-    "Limits",
-    "call",
-    "discover_document",
-    "runs_as_notification",
-]
+__all__ = ["PROCEDURES", "CallContext", "Limits", "call", "discover_document", "registry"]
 
 # A ttl beyond a week is a mistake rather than a wish.
 MAX_TTL_SECONDS = 7 * 24 * 3600
@@ -50,7 +42,6 @@ DEFAULT_TTL_SECONDS = 600.0
 registry = Registry()
 PROCEDURES = registry.procedures
 call = registry.call
-runs_as_notification = registry.runs_as_notification
 procedure = registry.procedure
 
 
@@ -275,10 +266,9 @@ def _fresh(run: list[Message], fresh: dict[str, bool]) -> list[Message]:
 def _forgotten_on_failure(context: CallContext, uids: list[str]) -> Iterator[None]:
     """Forget uids if the block raises: the call fails, so its sender will send them again.
 
-    The failed call's database writes are rolled back (ATOMIC_REQUESTS), and it
-    is answered with an error, so nothing tells the sender which of its
-    messages were delivered: the retry delivers all of them (at least once)
-    rather than none of the rest (lost as "duplicates").
+    The failed call's database writes are rolled back (ATOMIC_REQUESTS) and it is
+    answered with an error, so the sender cannot tell which messages were delivered:
+    the retry delivers all of them (at least once), not none (lost as "duplicates").
     """
     try:
         yield

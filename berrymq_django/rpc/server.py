@@ -27,7 +27,7 @@ from typing import Any, Protocol, TypeVar
 from ..core.exceptions import BackendUnavailable, UnencodableMessage
 from .awaitables import ASYNC_PROCEDURES, acall
 from .context import CallContext
-from .methods import call, runs_as_notification
+from .methods import call, registry
 from .protocol import (
     INTERNAL_ERROR,
     INVALID_PARAMS,
@@ -159,7 +159,7 @@ def _answer(obj: Any, context: CallContext, isolate: Isolation) -> bytes | None:
         request = parse_request(obj)
     except RPCError as error:
         return encode(error_response(error, v1=_looks_v1(obj)))
-    if request.is_notification and not runs_as_notification(request.method):
+    if request.is_notification and not registry.runs_as_notification(request.method):
         return None  # a get nobody will read: it takes nothing
     try:
         with isolate():
@@ -186,7 +186,7 @@ async def _aanswer(obj: dict[str, Any], context: CallContext) -> bytes | None:
         request = parse_request(obj)
     except RPCError as error:
         return encode(error_response(error, v1=_looks_v1(obj)))
-    if request.is_notification and not runs_as_notification(request.method):
+    if request.is_notification and not registry.runs_as_notification(request.method):
         return None  # a get nobody will read: it takes nothing
     try:
         result = await acall(context, request.method, request.params)

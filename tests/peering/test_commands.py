@@ -141,7 +141,12 @@ def test_tail_timeout(target: Site):
 
 def test_tail_ctrl_c_closes_the_queue_on_the_site(target: Site):
     # No --url, no --api-key: SELF_URL from the site's settings, the key from the environment.
-    env = {**target.environ(), "BERRYMQ_API_KEY": TESTER_KEY, "PYTHONUNBUFFERED": "1"}
+    env = {
+        **target.environ(),
+        "BERRYMQ_API_KEY": TESTER_KEY,
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONFAULTHANDLER": "1",  # SIGABRT prints where every thread stands
+    }
     tail = subprocess.Popen(
         [sys.executable, "-m", "django", "berrymq_tail", "task:*"],
         cwd=ROOT,
@@ -157,9 +162,14 @@ def test_tail_ctrl_c_closes_the_queue_on_the_site(target: Site):
         first = tail.stdout.readline()
         tail.send_signal(signal.SIGINT)
         _, err = tail.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        tail.send_signal(signal.SIGABRT)
+        _, err = tail.communicate(timeout=20)
+        raise AssertionError(f"berrymq_tail did not stop on Ctrl-C within 20 s:\n{err}") from None
     finally:
         if tail.poll() is None:
             tail.kill()
+            tail.communicate()  # reaped, its pipes closed: nothing left to a later test
     assert "task:run  [0]  {}  from cmd-site" in first
     assert tail.returncode == 0, err
     assert "Traceback" not in err
