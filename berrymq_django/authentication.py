@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import re
 from typing import Any
 
 from rest_framework import authentication, exceptions
@@ -24,6 +25,9 @@ from .peering import connection_state
 from .rpc.peers import CALLBACK_PRINCIPAL_PREFIX
 
 __all__ = ["APIKeyAuthentication", "APIKeyClient"]
+
+# A second Authorization header, as servers join repeated headers (RFC 9110, 5.3).
+_REPEATED = re.compile(r",\s*(?:bearer|basic)\b", re.IGNORECASE)
 
 
 class APIKeyClient:
@@ -55,6 +59,11 @@ class APIKeyAuthentication(authentication.BaseAuthentication):
 
     def authenticate(self, request: Request) -> tuple[APIKeyClient, str] | None:
         header = request.META.get("HTTP_AUTHORIZATION")
+        if header and _REPEATED.search(header):
+            raise exceptions.AuthenticationFailed(
+                "Invalid Authorization header: it was sent more than once (the server joins "
+                "repeated headers with ','); send it once."
+            )
         key = self.bearer(header)
         if key is None:
             principal = self.basic_principal(header)

@@ -112,6 +112,22 @@ def test_malformed_authorization_is_401(client: Client, authorization: str):
     assert_refused(response, 401, UNAUTHENTICATED)
 
 
+@pytest.mark.parametrize(
+    "authorization", [f"Bearer {KEY_B},Bearer {KEY_B}", f"Bearer {KEY_B}, bearer wrong"]
+)
+def test_a_repeated_authorization_header_is_401_saying_so(client: Client, authorization: str):
+    # Two Authorization headers reach Django joined with "," (by the WSGI or ASGI server).
+    response = client.post(
+        rpc_url(),
+        data=b'{"jsonrpc": "2.0", "method": "status", "id": 1}',
+        content_type="application/json",
+        headers={"Authorization": authorization},
+    )
+
+    assert_refused(response, 401, UNAUTHENTICATED)
+    assert "sent more than once" in response.json()["error"]["message"]
+
+
 def basic(user: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
