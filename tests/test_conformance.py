@@ -131,6 +131,44 @@ def test_the_kit_names_an_endpoint_it_cannot_reach():
     assert "Traceback" not in done.stderr, done.stderr
 
 
+def run_kit(url: str, key: str) -> subprocess.CompletedProcess[str]:
+    """Run the kit with this key (not the site's)."""
+    return subprocess.run(
+        [sys.executable, "-m", "berrymq_django.conformance", url, "--api-key", key],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_the_kit_stops_at_once_when_the_endpoint_refuses_the_key(our_site: SiteProcess):
+    done = run_kit(f"{our_site.base_url}/berrymq/rpc/", "not-a-key-the-site-knows-0123456789")
+
+    assert done.returncode == 1
+    assert "The endpoint refused the API key (HTTP 401: 'Invalid API key.')" in done.stdout
+    assert verdicts(done.stdout) == {}, done.stdout  # no rule ran on a refused key
+    assert "Traceback" not in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize(
+    ("url", "key", "said"),
+    [
+        ("ftp://x/", KEY, "must be an http(s) URL"),
+        ("127.0.0.1:8000/berrymq/rpc/", KEY, "must be an http(s) URL"),
+        ("http://[::1", KEY, "is not a URL"),
+        ("http://127.0.0.1:99999/", KEY, "names port 99999"),
+        ("http://127.0.0.1:9/", "bad key \u00e9", "--api-key must be printable ASCII"),
+    ],
+)
+def test_the_kit_refuses_a_url_or_key_it_cannot_use(url: str, key: str, said: str):
+    done = run_kit(url, key)
+
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert said in done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+
+
 def test_the_kit_refuses_to_run_without_a_key():
     done = subprocess.run(
         [sys.executable, "-m", "berrymq_django.conformance", "http://127.0.0.1:9/"],

@@ -1,6 +1,7 @@
 """``python -m berrymq_django.conformance URL --api-key KEY [--peer]``: run the rules, report.
 
-Exit status 0 when every rule passed, 1 when any failed, 2 for bad options.
+Exit status 0 when every rule passed, 1 when any failed or the endpoint refused the key,
+2 for bad options (a URL or key the kit cannot use).
 """
 
 from __future__ import annotations
@@ -10,9 +11,11 @@ import os
 import sys
 from collections.abc import Sequence
 
+import httpx
+
 from . import Kit, Outcome, rules_for, run
 from .callback import CallbackSite
-from .endpoint import Endpoint
+from .endpoint import Endpoint, key_refused
 
 
 def parse(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -53,6 +56,11 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if not args.api_key:
         parser.error("--api-key (or $BERRYMQ_API_KEY) is required")
+    if not (args.api_key.isascii() and args.api_key.isprintable()):
+        parser.error("--api-key must be printable ASCII: it travels in an HTTP header")
+    problem = _url_problem(args.url)
+    if problem:
+        parser.error(f"URL {args.url!r} {problem}")
     host, colon, port = args.listen.rpartition(":")
     if not colon or not port.isdigit():
         parser.error(f"--listen must be HOST:PORT, not {args.listen!r}")
@@ -62,10 +70,28 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
+def _url_problem(url: str) -> str | None:
+    """Say what makes url no endpoint address (None when it is one)."""
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        return f"is not a URL ({exc})"
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        return "must be an http(s) URL with a host, e.g. http://127.0.0.1:8000/berrymq/rpc/"
+    if parsed.port is not None and not 0 < parsed.port < 65536:
+        return f"names port {parsed.port}: ports go from 1 to 65535"
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the rules; print a line per rule and a summary; return the exit status."""
     args = parse(argv)
     endpoint = Endpoint(args.url, args.api_key, timeout=args.timeout)
+    refused = key_refused(endpoint)
+    if refused:
+        endpoint.close()
+        print(f"The endpoint refused the API key ({refused}); every rule needs a key it accepts.")
+        return 1
     kit = Kit(endpoint, wait=args.wait)
     if args.peer:
         try:

@@ -17,7 +17,7 @@ import orjson
 
 from .check import Failure, short
 
-__all__ = ["Answer", "Endpoint"]
+__all__ = ["Answer", "Endpoint", "key_refused"]
 
 JSON = "application/json"
 
@@ -110,6 +110,23 @@ class Endpoint:
         """Call method expecting error code; return the error object (Failure otherwise)."""
         reply = self.response(self.request(method, *params), wait=wait)
         return expect_error(reply, code, method)
+
+
+def key_refused(endpoint: Endpoint) -> str | None:
+    """Call ``status`` once: the endpoint's refusal of the key, in a few words, or None.
+
+    Only a refusal (HTTP 401 or 403) counts; an endpoint that cannot be
+    reached or answers garbage is left to the rules, which say how.
+    """
+    try:
+        answer = endpoint.post(endpoint.request("status"))
+    except Failure:
+        return None
+    if answer.status not in (401, 403):
+        return None
+    error = answer.json.get("error") if isinstance(answer.json, dict) else None
+    said = error.get("message") if isinstance(error, dict) else None
+    return f"HTTP {answer.status}: {short(said)}" if said else answer.describe()
 
 
 def expect_error(reply: Any, code: int, what: str) -> dict[str, Any]:
