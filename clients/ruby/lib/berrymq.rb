@@ -113,12 +113,37 @@ module BerryMQ
                   origin: origin, timestamp: Time.now.to_f, reply_to: nil)
     end
 
-    # Raise ArgumentError unless JSON can carry args and kwargs.
+    # Raise ArgumentError unless JSON can carry args and kwargs as they are: hashes,
+    # arrays, strings (symbols become strings), numbers, true, false and nil. Other
+    # objects would travel as their to_s, which no follower could take for them.
     def encodable!(args, kwargs)
+      plain_json!(args, "args")
+      plain_json!(kwargs, "kwargs")
       JSON.generate([args, kwargs])
     rescue JSON::GeneratorError, Encoding::UndefinedConversionError => e
       raise ArgumentError, "berryMQ messages travel as JSON, which cannot carry these " \
                            "arguments: #{e.message}"
+    end
+
+    JSON_SCALARS = [String, Symbol, Integer, Float, TrueClass, FalseClass, NilClass].freeze
+
+    # Raise ArgumentError naming the first value under where that is no JSON value.
+    def plain_json!(value, where)
+      case value
+      when Hash
+        value.each do |key, item|
+          unless key.is_a?(String) || key.is_a?(Symbol)
+            raise ArgumentError, "berryMQ messages travel as JSON, whose object keys are " \
+                                 "strings: #{where} has the key #{key.inspect} (#{key.class})"
+          end
+          plain_json!(item, "#{where}[#{key.inspect}]")
+        end
+      when Array then value.each_with_index { |item, index| plain_json!(item, "#{where}[#{index}]") }
+      when *JSON_SCALARS then nil
+      else
+        raise ArgumentError, "berryMQ messages travel as JSON, which cannot carry " \
+                             "#{where} = #{value.inspect[0, 80]} (#{value.class})"
+      end
     end
 
     private

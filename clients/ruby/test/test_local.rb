@@ -94,4 +94,17 @@ class TestLocalDelivery < Minitest::Test
     error = assert_raises(ArgumentError) { BerryMQ.build_message("a:b", [Float::NAN], {}, "t") }
     assert_includes error.message, "JSON"
   end
+
+  def test_objects_that_would_travel_as_their_to_s_are_refused_by_name
+    error = assert_raises(ArgumentError) { BerryMQ.build_message("a:b", [1, [Object.new]], {}, "t") }
+    assert_includes error.message, "args[1][0]"
+    assert_includes error.message, "(Object)"
+    error = assert_raises(ArgumentError) { BerryMQ.build_message("a:b", [], { at: Time.at(0) }, "t") }
+    assert_includes error.message, "kwargs[:at]"
+    error = assert_raises(ArgumentError) { BerryMQ.build_message("a:b", [{ 1 => 2 }], {}, "t") }
+    assert_includes error.message, "has the key 1 (Integer)"
+    message = BerryMQ.build_message("a:b", [1, 2.5, "s", :sym, nil, true, [{ "k" => [false] }]],
+                                    { n: { m: 1 } }, "t")
+    assert_equal "a:b", message.id
+  end
 end

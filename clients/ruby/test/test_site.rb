@@ -243,6 +243,16 @@ class TestSite < Minitest::Test
     assert_equal 401, error.status
   end
 
+  def test_a_wrong_path_fails_at_once_with_a_hint
+    started = BerryMQ.monotonic
+    error = assert_raises(BerryMQ::Error) do
+      BerryMQ::Client.new(URL.sub("/berrymq/rpc/", "/nope/"), api_key: API_KEY, retry_for: 10)
+    end
+    refute_kind_of BerryMQ::Unavailable, error
+    assert_match(/HTTP 404.*Is the url the site's berryMQ endpoint/m, error.message)
+    assert_operator BerryMQ.monotonic - started, :<, 5, "it was retried as if the site were down"
+  end
+
   def test_a_site_that_does_not_answer_is_unavailable_after_retries
     port = TCPServer.open("127.0.0.1", 0) { _1.addr[1] } # free now, and nobody listens
     error = assert_raises(BerryMQ::Unavailable) do

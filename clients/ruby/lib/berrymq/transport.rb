@@ -160,8 +160,12 @@ module BerryMQ
                                                    retry_after: retry_after(response))
       end
       unless data.is_a?(Hash) && (data.key?("result") || error)
-        raise Transient.new("#{@uri} did not answer #{method} with JSON-RPC (HTTP #{code}): " \
-                            "#{response.body.to_s[0, 200]}", sent: true)
+        said = "#{@uri} did not answer #{method} with JSON-RPC (HTTP #{code}): " \
+               "#{response.body.to_s[0, 200]}"
+        # A 4xx page is the address being wrong, not the site being down: no retry mends it.
+        raise Error, "#{said} Is the url the site's berryMQ endpoint (.../berrymq/rpc/)?" if code >= 400
+
+        raise Transient.new(said, sent: true)
       end
       raise_error(error) if error
       data["result"]
