@@ -7,6 +7,8 @@ BIN    := $(VENV)/bin
 # prometheus-client as well.
 RUN_STAMP := $(VENV)/.installed-run
 DEV_STAMP := $(VENV)/.installed-dev
+# Where `make run` serves: `make run PORT=8001`.
+PORT   ?= 8000
 
 .PHONY: run test bench lint install clean
 
@@ -26,7 +28,7 @@ install: $(DEV_STAMP)
 
 run: $(RUN_STAMP)
 	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python manage.py runserver 127.0.0.1:8000
+	$(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
 
 # CI runs `make test` (.ci/run): lint first, so a broken layer or type fails the build.
 test: lint
