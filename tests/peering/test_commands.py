@@ -154,6 +154,9 @@ def test_tail_ctrl_c_closes_the_queue_on_the_site(target: Site):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # Ctrl-C as at a terminal: a run started in the background (`make test &`) ignores
+        # SIGINT, and a child then starts ignoring it too, so no signal could stop the tail.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         wait_queues(target, 1, timeout=30)
