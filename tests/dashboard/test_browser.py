@@ -36,6 +36,15 @@ def by_css(driver: Any, selector: str) -> list[Any]:
     return list(driver.find_elements(By.CSS_SELECTOR, selector))
 
 
+def one(driver: Any, selector: str, timeout: float = 20.0) -> Any:
+    """Return the first element selector finds, waiting for it: a click that navigates
+    returns before the next page's elements exist."""
+    found = eventually(
+        lambda: by_css(driver, selector), until=bool, timeout=timeout, what=f"an element {selector}"
+    )
+    return found[0]
+
+
 def text_of(driver: Any, selector: str) -> str:
     found = by_css(driver, selector)
     return "\n".join(element.text for element in found)
@@ -46,9 +55,9 @@ def log_in(driver: Any, site: Site, username: str = "staff", *, start: str = "")
     driver.get(f"{site.url}/accounts/login/")
     driver.delete_all_cookies()
     driver.get(f"{site.url}/accounts/login/")
-    by_css(driver, "input[name=username]")[0].send_keys(username)
-    by_css(driver, "input[name=password]")[0].send_keys(PASSWORD)
-    by_css(driver, "input[type=submit]")[0].click()
+    one(driver, "input[name=username]").send_keys(username)
+    one(driver, "input[name=password]").send_keys(PASSWORD)
+    one(driver, "input[type=submit]").click()
     eventually(lambda: "/accounts/login/" not in driver.current_url, timeout=20)
     if start:
         driver.get(f"{site.url}{start}")
@@ -59,11 +68,11 @@ def test_anonymous_visitors_get_the_admin_login_and_come_back(browser: Any, site
     browser.delete_all_cookies()
     browser.get(f"{site.url}{DASHBOARD}peers/")
     assert browser.current_url == f"{site.url}/admin/login/?next={DASHBOARD}peers/"
-    by_css(browser, "input[name=username]")[0].send_keys("staff")
-    by_css(browser, "input[name=password]")[0].send_keys(PASSWORD)
-    by_css(browser, "input[type=submit]")[0].click()
+    one(browser, "input[name=username]").send_keys("staff")
+    one(browser, "input[name=password]").send_keys(PASSWORD)
+    one(browser, "input[type=submit]").click()
     eventually(lambda: browser.current_url, until=lambda url: url.endswith("/peers/"), timeout=20)
-    assert by_css(browser, "h1")[0].text == "Peers"
+    eventually(lambda: text_of(browser, "h1"), until=lambda text: text == "Peers", timeout=20)
 
 
 def test_users_who_are_not_staff_get_403(browser: Any, site: Site) -> None:
@@ -74,8 +83,8 @@ def test_users_who_are_not_staff_get_403(browser: Any, site: Site) -> None:
 
 def test_the_admin_index_links_the_dashboard(browser: Any, site: Site) -> None:
     log_in(browser, site, start="/admin/")
-    by_css(browser, "#berrymq-module a")[0].click()
-    eventually(lambda: by_css(browser, "h1")[0].text == "Overview", timeout=20)
+    one(browser, "#berrymq-module a").click()
+    eventually(lambda: text_of(browser, "h1"), until=lambda text: text == "Overview", timeout=20)
 
 
 def _follow_tail(browser: Any, site: Site, pattern: str) -> None:
@@ -108,15 +117,15 @@ def test_a_message_twittered_shows_in_the_live_tail_as_text_within_2_s(
 def test_the_tail_pauses_resumes_and_clears(browser: Any, site: Site) -> None:
     log_in(browser, site)
     _follow_tail(browser, site, "order:*")
-    by_css(browser, "#tail-pause")[0].click()
+    one(browser, "#tail-pause").click()
     site.twitter("order:paid", "held back")
     site.twitter("audit:note", "not followed")
     eventually(lambda: text_of(browser, "#tail-status"), until=lambda s: s == "Paused: 1 held")
     assert not by_css(browser, "#tail-rows tr")
-    by_css(browser, "#tail-pause")[0].click()
+    one(browser, "#tail-pause").click()
     eventually(lambda: "held back" in text_of(browser, "#tail-rows"), timeout=10)
     assert "not followed" not in text_of(browser, "#tail-rows")
-    by_css(browser, "#tail-clear")[0].click()
+    one(browser, "#tail-clear").click()
     assert not by_css(browser, "#tail-rows tr")
 
 
@@ -135,7 +144,7 @@ def test_a_failing_followers_error_count_rises_and_its_traceback_shows(
     site.twitter("boom:now", "<script>alert('boom')</script>")
     site.twitter("boom:again", "second")
     eventually(errors, until=lambda count: count == before + 2, timeout=20)
-    by_css(browser, "tr[data-follower$='.explode'] details summary")[0].click()
+    one(browser, "tr[data-follower$='.explode'] details summary").click()
     trace = text_of(browser, "tr[data-follower$='.explode'] pre.traceback")
     assert "raise ValueError" in trace and "boom with second" in trace
     assert "<script>" not in browser.page_source.split('id="followers"')[1]
@@ -166,9 +175,9 @@ def test_a_dead_letter_is_purged_after_confirming_and_another_retried(
     log_in(browser, site)
     site.twitter("chores:do", "first")
     eventually(lambda: _dead_count(browser, site), until=lambda n: n == "1", timeout=30)
-    by_css(browser, "tr[data-group=chores] button.purge")[0].click()
+    one(browser, "tr[data-group=chores] button.purge").click()
     eventually(lambda: "Delete these dead letters for good?" in browser.page_source, timeout=20)
-    by_css(browser, "#confirm-purge")[0].click()
+    one(browser, "#confirm-purge").click()
     eventually(lambda: text_of(browser, ".messagelist"), until=lambda t: "Purged 1" in t)
     assert "Purged 1 dead letter(s)." in text_of(browser, ".messagelist")
     assert by_css(browser, "#no-dead-letters")
@@ -176,7 +185,7 @@ def test_a_dead_letter_is_purged_after_confirming_and_another_retried(
     site.twitter("chores:do", "second")
     eventually(lambda: _dead_count(browser, site), until=lambda n: n == "1", timeout=30)
     site.twitter("chores:fixed")  # the follower works from now on
-    by_css(browser, "tr[data-group=chores] button.retry")[0].click()
+    one(browser, "tr[data-group=chores] button.retry").click()
     retried = eventually(lambda: text_of(browser, ".messagelist"), until=lambda t: "retried" in t)
     assert "Group chores: 1 dead letter(s) retried, 0 left." in retried
 
@@ -227,7 +236,7 @@ def test_every_page_renders_and_is_photographed(
             site.twitter("stock:low", "SKU-7", left=2)
             site.twitter("order:paid", 1042, amount="19.90", method="card")
             eventually(lambda: len(by_css(browser, "#tail-rows tr")) == 3, timeout=10)
-        assert by_css(browser, ".berrymq-nav a.current")[0].text == by_css(browser, "h1")[0].text
+        assert one(browser, ".berrymq-nav a.current").text == one(browser, "h1").text
         # Nothing wider than the screen, but the tables that scroll in their own box.
         overflow = browser.execute_script(
             "return document.documentElement.scrollWidth - window.innerWidth"

@@ -23,7 +23,7 @@ from tests.peering.sites import Site as PeerSite
 from tests.support import eventually
 
 from .conftest import Site, running_site
-from .test_browser import by_css, log_in, text_of
+from .test_browser import by_css, log_in, one, text_of
 
 DASHBOARD = "/berrymq/dashboard/"
 LONG = "order:" + "x" * 40  # B refuses it: longer than its MAX_IDENTIFIER_LENGTH
@@ -162,9 +162,9 @@ def test_in_a_browser_an_outbox_dead_letter_is_purged_after_the_confirmation(
     browser.set_window_size(1280, max(600, min(int(height) + 40, 4000)))
     browser.save_screenshot(str(screenshots / "dashboard-dead-outbox.png"))
     browser.set_window_size(1280, 900)
-    by_css(browser, "#outbox-destinations button.purge")[0].click()
+    one(browser, "#outbox-destinations button.purge").click()
     eventually(lambda: by_css(browser, "#confirm-purge"), timeout=20)
     assert "to peer:faraway: 1 dead letter" in text_of(browser, ".confirm")
-    by_css(browser, "#confirm-purge")[0].click()
+    one(browser, "#confirm-purge").click()
     eventually(lambda: text_of(browser, ".messagelist"), until=lambda t: "Purged 1" in t)
     assert by_css(browser, "#outbox-empty") and _rows(outbox_site) == []
