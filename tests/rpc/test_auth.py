@@ -102,12 +102,7 @@ def test_wrong_key_is_401(client: Client):
     ],
 )
 def test_malformed_authorization_is_401(client: Client, authorization: str):
-    response = client.post(
-        rpc_url(),
-        data=b'{"jsonrpc": "2.0", "method": "status", "id": 1}',
-        content_type="application/json",
-        headers={"Authorization": authorization},
-    )
+    response = post_raw(client, STATUS, key=None, headers={"Authorization": authorization})
 
     assert_refused(response, 401, UNAUTHENTICATED)
 
@@ -117,12 +112,7 @@ def test_malformed_authorization_is_401(client: Client, authorization: str):
 )
 def test_a_repeated_authorization_header_is_401_saying_so(client: Client, authorization: str):
     # Two Authorization headers reach Django joined with "," (by the WSGI or ASGI server).
-    response = client.post(
-        rpc_url(),
-        data=b'{"jsonrpc": "2.0", "method": "status", "id": 1}',
-        content_type="application/json",
-        headers={"Authorization": authorization},
-    )
+    response = post_raw(client, STATUS, key=None, headers={"Authorization": authorization})
 
     assert_refused(response, 401, UNAUTHENTICATED)
     assert "sent more than once" in response.json()["error"]["message"]
