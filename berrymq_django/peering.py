@@ -39,6 +39,7 @@ from .rpc.client import (
 )
 from .rpc.peers import LinkStyle, PeerConfig, PeerLink, Peers
 from .rpc.protocol import FORBIDDEN
+from .rpc.urls import url_problem
 
 if TYPE_CHECKING:
     from .rpc.connections import ConnectionState
@@ -149,9 +150,10 @@ def _peer_config(name: str, options: Any) -> PeerConfig:
             f"{where}['API_KEY'] must be the key string the peer knows us by: printable "
             f"ASCII without spaces, not {got}."
         )
-    url = fields.get("url")
-    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-        raise ImproperlyConfigured(f"{where}['URL'] must be an http(s) URL, not {url!r}.")
+    problem = url_problem(url := fields.get("url"))
+    if problem:
+        shown = shown_url(url) if isinstance(url, str) else url
+        raise ImproperlyConfigured(f"{where}['URL'] {shown!r} {problem}.")
     style = fields.setdefault("style", "interconnect")
     if style not in _STYLES:
         raise ImproperlyConfigured(

@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from numbers import Real
 from typing import Any
-from urllib.parse import urlsplit
+
+from .rpc.urls import url_problem
 
 __all__ = ["MAX_ATTEMPTS", "MAX_SECONDS", "MIN_CLAIM_SECONDS", "VALIDATORS", "is_name"]
 
@@ -68,10 +69,7 @@ def _is_import_list(value: Any) -> bool:
 
 
 def _is_url(value: Any) -> bool:
-    if not isinstance(value, str):
-        return False
-    parts = urlsplit(value)
-    return parts.scheme in ("http", "https") and bool(parts.hostname)
+    return url_problem(value) is None
 
 
 def _is_api_keys(value: Any) -> bool:
@@ -111,7 +109,10 @@ VALIDATORS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "MAX_INTERCONNECTS": (_is_limit, "a positive int"),
     "QUEUE_MAXSIZE": (_is_limit, "a positive int"),
     "DEDUP_SECONDS": (_is_seconds, "a positive number of seconds, at most a year"),
-    "SELF_URL": (lambda v: v is None or _is_url(v), "None or an http(s) URL with a host"),
+    "SELF_URL": (
+        lambda v: v is None or _is_url(v),
+        "None or an http(s) URL with a host (and a port from 1 to 65535)",
+    ),
     "PEERS": (
         lambda v: isinstance(v, Mapping) and all(is_name(name) for name in v),
         "a dict of peer name to options",

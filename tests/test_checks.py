@@ -241,7 +241,7 @@ def test_a_peer_without_a_url_is_an_error(raw_berrymq: RawBerryMQ) -> None:
     raw_berrymq({"PEERS": {"site-b": {"STYLE": "oneway"}}})
     [message] = berrymq_messages()
     assert message.id == "berrymq_django.E005"
-    assert "['site-b']['URL'] must be an http(s) URL, not None" in message.msg
+    assert "['site-b']['URL'] None is not a string: give an http(s) URL" in message.msg
 
 
 @pytest.mark.parametrize("name", ["anonymous", "user:alice", "peer:site-b"])
@@ -337,6 +337,17 @@ BAD_SETTINGS: list[tuple[dict[str, Any], str, list[str]]] = [
     ({"GROUP_MAX_ATTEMPTS": 101}, E003, ["'GROUP_MAX_ATTEMPTS'", "101"]),
     ({"SELF_URL": "b.example/berrymq/rpc/"}, E003, ["'SELF_URL'", "'b.example/berrymq/rpc/'"]),
     ({"SELF_URL": "http://"}, E003, ["'SELF_URL'", "'http://'"]),
+    # One rule for every URL a setting holds (rpc/urls.py): what a parser refuses too.
+    *[
+        ({"SELF_URL": url}, E003, ["'SELF_URL'", repr(url), "a port from 1 to 65535"])
+        for url in ("http://b.example:99999/", "http://b.example:0/", "http://[::1/")
+    ],
+    ({"PEERS": {"b": {**PEER, "URL": "http://b.example:65536/"}}}, E005, ["names port 65536"]),
+    ({"PEERS": {"b": {**PEER, "URL": "http:///berrymq/rpc/"}}}, E005, ["with a host"]),
+    ({"PEERS": {"b": {**PEER, "URL": "http://[::1/"}}}, E005, ["'http://[::1/' is not a URL"]),
+    ({"PEERS": {"b": {**PEER, "URL": "ftp://b.example/"}}}, E005, ["'ftp://b.example/'"]),
+    # A password in the URL is never echoed, even when the URL is wrong.
+    ({"PEERS": {"b": {**PEER, "URL": "http://u:pw@b:0/"}}}, E005, ["'http://u:***@b:0/'"]),
     ({"PEERS": ["site-b"]}, E003, ["'PEERS'", "a list"]),
     ({"PEERS": {"site-b": {**PEER, "API_KEY": 5}}}, E005, ["['site-b']['API_KEY']", "5"]),
     # The key goes in a header: a non-ASCII or space-bearing one is named, never echoed.
@@ -422,6 +433,10 @@ def django_command(argv: list[str], berrymq: dict[str, Any]) -> subprocess.Compl
     )
 
 
+# An unterminated IPv6 host: the URL parser raises instead of answering.
+REDIS_V6 = {"URL": "redis://u:pw@[::1/0"}
+
+
 @pytest.mark.parametrize(
     ("berrymq", "check_id", "named"),
     [
@@ -434,6 +449,12 @@ def django_command(argv: list[str], berrymq: dict[str, Any]) -> subprocess.Compl
         ({"MODEL_EVENTS": ["auth.Usr"]}, E006, ["'MODEL_EVENTS'", "'auth.Usr'"]),
         ({"PEERS": {"b": {**PEER, "API_KEY": 5}}}, E005, ["['b']['API_KEY']", "not 5"]),
         ({"PEERS": {"b": {"URL": PEER["URL"]}}}, E010, ["['b']", "'SELF_URL'"]),
+        ({"SELF_URL": "http://[::1/"}, E003, ["'SELF_URL'", "'http://[::1/'"]),
+        (
+            {"BACKEND": "berrymq_django.backends.redis.RedisBackend", "BACKEND_OPTIONS": REDIS_V6},
+            E009,
+            ["'redis://u:***@[::1/0'", "Invalid IPv6 URL"],
+        ),
     ],
     ids=lambda value: next(iter(value)) if isinstance(value, dict) else None,
 )

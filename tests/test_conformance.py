@@ -154,8 +154,8 @@ def test_the_kit_stops_at_once_when_the_endpoint_refuses_the_key(our_site: SiteP
 @pytest.mark.parametrize(
     ("url", "key", "said"),
     [
-        ("ftp://x/", KEY, "must be an http(s) URL"),
-        ("127.0.0.1:8000/berrymq/rpc/", KEY, "must be an http(s) URL"),
+        ("ftp://x/", KEY, "is not an http(s) URL"),
+        ("127.0.0.1:8000/berrymq/rpc/", KEY, "is not an http(s) URL"),
         ("http://[::1", KEY, "is not a URL"),
         ("http://127.0.0.1:99999/", KEY, "names port 99999"),
         ("http://127.0.0.1:9/", "bad key \u00e9", "--api-key must be printable ASCII"),

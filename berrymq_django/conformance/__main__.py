@@ -11,8 +11,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-import httpx
-
+from ..rpc.urls import url_problem
 from . import Kit, Outcome, rules_for, run
 from .callback import CallbackSite
 from .endpoint import Endpoint, key_refused
@@ -58,7 +57,7 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error("--api-key (or $BERRYMQ_API_KEY) is required")
     if not (args.api_key.isascii() and args.api_key.isprintable()):
         parser.error("--api-key must be printable ASCII: it travels in an HTTP header")
-    problem = _url_problem(args.url)
+    problem = url_problem(args.url)
     if problem:
         parser.error(f"URL {args.url!r} {problem}")
     host, colon, port = args.listen.rpartition(":")
@@ -68,19 +67,6 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     if args.timeout <= 0 or args.wait <= 0:
         parser.error("--timeout and --wait must be more than 0")
     return args
-
-
-def _url_problem(url: str) -> str | None:
-    """Say what makes url no endpoint address (None when it is one)."""
-    try:
-        parsed = httpx.URL(url)
-    except httpx.InvalidURL as exc:
-        return f"is not a URL ({exc})"
-    if parsed.scheme not in ("http", "https") or not parsed.host:
-        return "must be an http(s) URL with a host, e.g. http://127.0.0.1:8000/berrymq/rpc/"
-    if parsed.port is not None and not 0 < parsed.port < 65536:
-        return f"names port {parsed.port}: ports go from 1 to 65535"
-    return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

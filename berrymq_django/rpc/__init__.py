@@ -7,6 +7,7 @@
     server       answer a request body (single calls, batches, notifications)
     connections  the session state contract (connections, uid window)
     client       outbound calls (RPCClient, RemoteQueue) and their errors
+    urls         what an endpoint URL is, and showing one without its password
     link         one peer link: buffer, batches, retries (retry: the rules)
     puller       a peer link of style "queue"
     peers        the site's links, as one lifecycle service

@@ -26,7 +26,6 @@ import threading
 import time
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import orjson
@@ -36,6 +35,7 @@ from ..core.message import Message
 from ..core.store import Empty
 from .deadline import DEADLINE, DeadlineTransport
 from .protocol import INVALID_TOKEN, TIMEOUT
+from .urls import shown_url, url_problem
 
 __all__ = [
     "PeerError",
@@ -86,25 +86,14 @@ class Unauthorized(RemoteError):
     """The peer refused our credentials."""
 
 
-def shown_url(url: str) -> str:
-    """Return url with its password, if any, replaced by "***": for errors, logs, status."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "***"
-    userinfo, at, host = parts.netloc.rpartition("@")
-    if not at or ":" not in userinfo:
-        return url
-    return urlunsplit(parts._replace(netloc=f"{userinfo.partition(':')[0]}:***@{host}"))
-
-
 class RPCClient:
     """Call one JSON-RPC endpoint; thread-safe, one pooled keep-alive connection set.
 
     ``timeout`` (seconds) bounds each call from start to end: connecting,
     sending and reading the whole answer. ``transport`` replaces the HTTP
     transport (``httpx.MockTransport`` in tests); the default one enforces
-    the timeout as a deadline.
+    the timeout as a deadline. A url that is no http(s) address with a host
+    raises ValueError naming it (:func:`~berrymq_django.rpc.urls.url_problem`).
     """
 
     def __init__(
@@ -115,6 +104,10 @@ class RPCClient:
         timeout: float = 10.0,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
+        problem = url_problem(url)
+        if problem:
+            shown = shown_url(url) if isinstance(url, str) else url
+            raise ValueError(f"The endpoint URL {shown!r} {problem}.")
         self.url = url
         self.timeout = timeout
         self._shown = shown_url(url)  # errors reach logs and status(): never the password

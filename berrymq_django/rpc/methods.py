@@ -32,6 +32,7 @@ from .protocol import (
     RPCError,
     limit_exceeded,
 )
+from .urls import URL_PATTERN
 
 __all__ = ["PROCEDURES", "CallContext", "Limits", "call", "discover_document", "registry"]
 
@@ -116,9 +117,7 @@ def connect_oneway(context: CallContext, ttl: float) -> str:
                 {
                     "type": "string",
                     "maxLength": 2000,
-                    # A host that can be called back: a name, IPv4 or [IPv6]; port; path.
-                    "pattern": r"^[hH][tT][tT][pP][sS]?://([^/?#@\s]*@)?"
-                    r"([^/?#@\[\]:\s]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?([/?#]\S*)?$",
+                    "pattern": URL_PATTERN,  # a host that can be called back
                 },
                 {
                     "type": "array",

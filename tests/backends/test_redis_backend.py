@@ -566,11 +566,12 @@ def test_connection_made_in_one_process_is_served_by_another(make_dispatcher, ra
 
 def test_connection_expires_after_ttl_of_inactivity(make_dispatcher):
     a = make_dispatcher()
-    connection = queue_connection(ttl=0.3)
+    # Each pause is 0.6 of the ttl: a busy machine's lag up to 0.4 s leaves it alive.
+    connection = queue_connection(ttl=1.0)
     a.backend.connection_state.open_connection(connection)
-    time.sleep(0.2)
+    time.sleep(0.6)
     assert a.backend.connection_state.get_connection(connection.token) is not None  # extends it
-    time.sleep(0.2)
+    time.sleep(0.6)
     state = a.backend.connection_state
     assert state.get_connection(connection.token) is not None
     eventually(state.connections, until=lambda listed: listed == [], timeout=5)  # no touch

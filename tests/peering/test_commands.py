@@ -222,6 +222,10 @@ def test_tail_gives_up_when_the_site_stays_away_past_its_timeout(sites: SiteFact
     assert f"Lost {site.rpc_url}" in tail.err.getvalue()
 
 
+# How a URL mistake ends (rpc/urls.py): with an example of one that works.
+EXAMPLE = "e.g. http://127.0.0.1:8000/berrymq/rpc/."
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
@@ -253,7 +257,7 @@ def test_tail_gives_up_when_the_site_stays_away_past_its_timeout(sites: SiteFact
         (["berrymq_tail", "--count", "-3"], "--count must be 1 or more, not -3."),
         (
             ["berrymq_tail", "--url", "http://"],
-            "--url must be an http(s) URL with a host, not 'http://'.",
+            f"--url 'http://' is not an http(s) URL with a host, {EXAMPLE}",
         ),
         (
             ["berrymq_peers", "--timeout", "-1"],
@@ -261,9 +265,21 @@ def test_tail_gives_up_when_the_site_stays_away_past_its_timeout(sites: SiteFact
         ),
         (
             ["berrymq_peers", "--url", "ftp://x/"],
-            "--url must be an http(s) URL with a host, not 'ftp://x/'.",
+            f"--url 'ftp://x/' is not an http(s) URL with a host, {EXAMPLE}",
         ),
-        (["berrymq_send", "a:b", "--url", "localhost:8000"], "not 'localhost:8000'."),
+        (
+            ["berrymq_tail", "--url", "http://[::1/"],
+            "--url 'http://[::1/' is not a URL (Invalid port: ':1'): give an http(s) URL, "
+            + EXAMPLE,
+        ),
+        (
+            ["berrymq_peers", "--url", "http://h:99999/"],
+            "--url 'http://h:99999/' names port 99999: ports go from 1 to 65535.",
+        ),
+        (
+            ["berrymq_send", "a:b", "--url", "localhost:8000"],
+            f"'localhost:8000' is not an http(s) URL with a host, {EXAMPLE}",
+        ),
     ],
 )
 def test_bad_option_values_are_refused_naming_them(argv: list[str], message: str):
@@ -369,7 +385,7 @@ def test_send_sends_one_message_with_json_args_and_kwargs(target: Site):
         (["a:b"], {"kwargs": "[1]"}, "--kwargs must be a JSON object"),
         (["a:b"], {"url": "DEAD"}, "Cannot reach"),
         (["a:b"], {"api_key": WRONG_KEY}, "refused the API key"),
-        (["a:b"], {"url": "ftp://x/"}, r"--url must be an http\(s\) URL"),
+        (["a:b"], {"url": "ftp://x/"}, r"--url 'ftp://x/' is not an http\(s\) URL"),
         (["_local:x"], {}, "is local"),
     ],
 )

@@ -10,9 +10,10 @@ import pytest
 
 from berrymq_django.backends.memory import MemoryBackend
 from berrymq_django.core.dispatcher import Dispatcher
-from berrymq_django.rpc.client import PeerUnavailable, RPCClient, shown_url
+from berrymq_django.rpc.client import PeerUnavailable, RPCClient
 from berrymq_django.rpc.link import PeerConfig
 from berrymq_django.rpc.sender import PeerLink
+from berrymq_django.rpc.urls import shown_url
 from tests.support import free_port
 
 
@@ -41,6 +42,10 @@ def test_a_links_status_shows_its_url_without_the_password() -> None:
         ("http://:pw@peer.test:81/rpc/", "http://:***@peer.test:81/rpc/"),
         ("http://bob@peer.test/rpc/", "http://bob@peer.test/rpc/"),
         ("http://b%40b:p@ss@peer.test/", "http://b%40b:***@peer.test/"),
+        # What no parser accepts is shown as written, its password hidden all the same.
+        ("redis://u:pw@[::1/0", "redis://u:***@[::1/0"),
+        ("http://:pw@h:99999?x=@y", "http://:***@h:99999?x=@y"),
+        ("no url at all", "no url at all"),
     ],
 )
 def test_shown_url_hides_only_the_password(url: str, shown: str) -> None:

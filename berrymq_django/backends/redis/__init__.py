@@ -47,11 +47,12 @@ from typing import TYPE_CHECKING, Any
 
 from ...core.lifecycle import lifecycle
 from ...core.store import QueueStore
+from ...rpc.urls import shown_url
 from ..base import GroupPolicy
 from .client import BackendClosed, RedisUnavailable, SharedClient
 from .dead_letters import RedisDeadLetters
 from .groups import GroupRoutes
-from .options import DEFAULT_OPTIONS, read_options, redacted
+from .options import DEFAULT_OPTIONS, read_options
 from .shared import RedisSharedStore, SharedQueues
 from .state import RedisConnectionState
 from .transport import RedisTransport
@@ -103,7 +104,7 @@ class RedisBackend:
         lifecycle.add(self)
 
     def __repr__(self) -> str:
-        return f"<RedisBackend {redacted(self.url)} prefix={self.prefix!r} token={self.token}>"
+        return f"<RedisBackend {shown_url(self.url)} prefix={self.prefix!r} token={self.token}>"
 
     @property
     def token(self) -> str:
@@ -170,7 +171,7 @@ class RedisBackend:
         """Return the backend's health: connected, buffered, published, dropped, last_error, ..."""
         return {
             "backend": "redis",
-            "url": redacted(self.url),
+            "url": shown_url(self.url),
             "prefix": self.prefix,
             **self.transport.status(),
         }

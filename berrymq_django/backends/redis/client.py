@@ -44,7 +44,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
 from ...core.exceptions import BackendUnavailable
-from .options import RedisOptions, redacted
+from ...rpc.urls import shown_url
+from .options import RedisOptions
 
 __all__ = ["BackendClosed", "RedisUnavailable", "SharedClient"]
 
@@ -154,7 +155,7 @@ class SharedClient:
         except RedisError as exc:
             self.note_error(exc)
             raise RedisUnavailable(
-                f"berryMQ could not reach Redis at {redacted(self.url)}: {exc}"
+                f"berryMQ could not reach Redis at {shown_url(self.url)}: {exc}"
             ) from exc
 
     def note_error(self, exc: BaseException) -> None:
@@ -171,7 +172,7 @@ class SharedClient:
             logger.warning(
                 "berryMQ Redis backend cannot reach Redis at %s (%s); messages for other "
                 "processes are buffered (up to %d) until it is back.",
-                redacted(self.url),
+                shown_url(self.url),
                 self.last_error,
                 self.options.buffer_size,
             )
@@ -180,7 +181,7 @@ class SharedClient:
         """Note that the sender reached Redis; say so if it had been lost."""
         if self._down_logged:
             self._down_logged = False
-            logger.warning("berryMQ Redis backend reached Redis at %s again.", redacted(self.url))
+            logger.warning("berryMQ Redis backend reached Redis at %s again.", shown_url(self.url))
 
     def close(self) -> None:
         """Close every connection made here; from now on nothing connects. Idempotent."""
@@ -202,7 +203,7 @@ class SharedClient:
 
     def _refuse(self) -> NoReturn:
         raise BackendClosed(
-            f"berryMQ's Redis backend for {redacted(self.url)} is closed (replaced by new "
+            f"berryMQ's Redis backend for {shown_url(self.url)} is closed (replaced by new "
             "settings, or shut down); it does not connect again. Use the current backend."
         )
 

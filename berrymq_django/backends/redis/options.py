@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from redis.connection import parse_url
 
 from ...core.exceptions import ImproperlyConfiguredBackend
+from ...rpc.urls import shown_url
 
-__all__ = ["DEFAULT_OPTIONS", "RedisOptions", "read_options", "redacted"]
+__all__ = ["DEFAULT_OPTIONS", "RedisOptions", "read_options"]
 
 DEFAULT_OPTIONS: dict[str, Any] = {
     # Where: every process with the same URL and PREFIX shares one bus.
@@ -78,16 +78,6 @@ def read_options(options: dict[str, Any]) -> RedisOptions:
     )
 
 
-def redacted(url: str) -> str:
-    """Return url without its password, for logs and status()."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)[1]
-    user = f"{parts.username}:***@" if parts.username else ":***@"
-    return urlunsplit(parts._replace(netloc=user + netloc))
-
-
 def _error(key: str, value: Any, expected: str) -> ImproperlyConfiguredBackend:
     return ImproperlyConfiguredBackend(
         f"BERRYMQ 'BACKEND_OPTIONS' {key!r} for RedisBackend must be {expected}, not {value!r}."
@@ -102,7 +92,7 @@ def _url(value: Any) -> str:
     except ValueError as exc:
         raise ImproperlyConfiguredBackend(
             f"BERRYMQ 'BACKEND_OPTIONS' 'URL' for RedisBackend is not a Redis URL "
-            f"({redacted(value)!r}): {exc}"
+            f"({shown_url(value)!r}): {exc}"
         ) from exc
     return value
 

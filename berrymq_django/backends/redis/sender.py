@@ -35,9 +35,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from redis.exceptions import NoScriptError, RedisError
 
+from ...rpc.urls import shown_url
 from ..base import GroupPolicy
 from .client import BackendClosed
-from .options import redacted
 from .receiver import BACKOFF_FIRST, BACKOFF_MAX
 from .wire import CONSUMER_GROUP, PUBLISH, encode
 
@@ -312,7 +312,7 @@ class StreamSender:
                 dropped - self._dropped_logged,
                 dropped,
                 self.options.buffer_size,
-                redacted(self.client.url),
+                shown_url(self.client.url),
                 self.client.last_error,
             )
             self._dropped_logged = dropped

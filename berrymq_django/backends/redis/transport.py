@@ -41,8 +41,8 @@ from time import monotonic
 from typing import TYPE_CHECKING, Any
 
 from ...core.lifecycle import lifecycle
+from ...rpc.urls import shown_url
 from .group_reader import GroupReader
-from .options import redacted
 from .receiver import StreamReceiver
 from .sender import StreamSender
 
@@ -299,7 +299,7 @@ class RedisTransport:
                 "berryMQ Redis backend stopped with %d message(s) for other processes unsent "
                 "(Redis at %s: %s).",
                 left,
-                redacted(self.client.url),
+                shown_url(self.client.url),
                 self.client.last_error,
             )
         self._left_logged = left

@@ -6,13 +6,13 @@ import math
 import os
 from http import HTTPStatus
 from typing import Any
-from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from berrymq_django.conf import berrymq_settings
 from berrymq_django.rpc.client import PeerError, PeerUnavailable, RemoteError, Unauthorized
+from berrymq_django.rpc.urls import shown_url, url_problem
 
 KEY_ENV = "BERRYMQ_API_KEY"
 
@@ -52,9 +52,9 @@ def site_url(url: str | None) -> str:
 
 def checked_url(url: str) -> str:
     """Return url if it is an http(s) URL with a host; else a CommandError naming it."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise CommandError(f"--url must be an http(s) URL with a host, not {url!r}.")
+    problem = url_problem(url)
+    if problem:
+        raise CommandError(f"--url {shown_url(url)!r} {problem}.")
     return url
 
 
