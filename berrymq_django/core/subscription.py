@@ -23,6 +23,7 @@ from __future__ import annotations
 import re
 import weakref
 from collections.abc import Callable
+from inspect import isawaitable
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 from asgiref.sync import async_to_sync, iscoroutinefunction
@@ -164,8 +165,18 @@ class Subscription:
 
     def _target(self, message: Message) -> Callable[..., Any] | None:
         target = self.resolve()
-        if target is None or (self.guard is not None and not self.guard(message)):
+        if target is None or self.guard is None:
+            return target
+        verdict = self.guard(message)
+        if not verdict:
             return None
+        if verdict is not True and isawaitable(verdict):
+            # An awaitable is truthy: passing it would let every message through.
+            _close(verdict)
+            raise TypeError(
+                f"guard_condition {dotted_name(self.guard)} returned an awaitable: a guard "
+                "must answer at once, True or False (it runs inside sync sends too)."
+            )
         return target
 
     def resolve(self) -> Callable[..., Any] | None:
@@ -299,6 +310,24 @@ def check_callable(fn: Any, what: str) -> None:
 
 
 def check_guard(guard: Any) -> None:
-    """Raise TypeError naming guard unless it is None or callable."""
+    """Raise TypeError naming guard unless it is None or a plain (not async) callable.
+
+    A guard runs inside every send, ``twitter`` from sync code included, and
+    answers at once: an ``async def`` guard is refused here, and one that
+    returns an awaitable anyway fails each delivery (logged and counted).
+    """
     if guard is not None and not callable(guard):
         raise TypeError(f"guard_condition must be a callable taking the message, not {guard!r}.")
+    if guard is not None and (
+        iscoroutinefunction(guard) or iscoroutinefunction(type(guard).__call__)  # an instance's
+    ):
+        raise TypeError(
+            f"guard_condition {dotted_name(guard)} is async: a guard must answer at once, True "
+            "or False (it runs inside sync sends too). Await what you need in the follower."
+        )
+
+
+def _close(awaitable: Any) -> None:
+    close = getattr(awaitable, "close", None)  # a coroutine never awaited warns unless closed
+    if close is not None:
+        close()

@@ -246,6 +246,46 @@ def test_a_guard_error_is_contained_on_every_sync_path(path):
     assert dispatcher.error_count == 1
 
 
+async def _async_guard(message: Message) -> bool:  # pragma: no cover - refused, never run
+    return False
+
+
+class _AsyncCallGuard:
+    async def __call__(self, message: Message) -> bool:  # pragma: no cover - refused
+        return False
+
+
+@pytest.mark.parametrize("guard", [_async_guard, _AsyncCallGuard()], ids=["def", "__call__"])
+def test_an_async_guard_is_refused_when_registered(guard):
+    """An awaitable is truthy: an async guard would let every message through, unasked."""
+    dispatcher = Dispatcher()
+
+    with pytest.raises(TypeError, match=r"guard_condition \S*_[Aa]sync\w* is async"):
+        dispatcher.register_function("a:b", lambda m: None, guard_condition=guard)
+    assert dispatcher.show_followers() == []
+
+
+@pytest.mark.filterwarnings("error::RuntimeWarning")  # "coroutine ... was never awaited"
+@pytest.mark.parametrize("path", ["twitter", "atwitter", "talk", "send"])
+def test_a_guard_that_returns_an_awaitable_fails_each_delivery_counted(path, caplog):
+    dispatcher = Dispatcher()
+    guarded, later = Recorder(), Recorder()
+    dispatcher.register_function("a:b", guarded.fn, guard_condition=lambda m: _async_guard(m))
+    dispatcher.register_function("a:b", later.fn)
+
+    if path == "atwitter":
+        asyncio.run(dispatcher.atwitter("a:b"))
+    elif path == "talk":
+        dispatcher.talk("a:b", "a:reply")
+    elif path == "send":
+        dispatcher.send(Message("a:b", (), {}, "elsewhere"))
+    else:
+        dispatcher.twitter("a:b")
+
+    assert (guarded.count, later.count, dispatcher.error_count) == (0, 1, 1)
+    assert "returned an awaitable" in caplog.text
+
+
 def test_raise_errors_on_the_pool_is_logged_counted_and_later_followers_run(caplog):
     dispatcher = Dispatcher(raise_errors=True)
     later = Recorder()
