@@ -12,7 +12,14 @@ from typing import Any
 
 from .rpc.urls import url_problem
 
-__all__ = ["MAX_ATTEMPTS", "MAX_SECONDS", "MIN_CLAIM_SECONDS", "VALIDATORS", "is_name"]
+__all__ = [
+    "MAX_ATTEMPTS",
+    "MAX_NESTING",
+    "MAX_SECONDS",
+    "MIN_CLAIM_SECONDS",
+    "VALIDATORS",
+    "is_name",
+]
 
 # The longest any wait or memory may last: a year is beyond any sensible setting,
 # and well within what threading's timeouts accept.
@@ -21,6 +28,9 @@ MAX_SECONDS = 365 * 24 * 3600
 # claim time, and retry a failure within half of it.
 MIN_CLAIM_SECONDS = 0.5
 MAX_ATTEMPTS = 100
+# The deepest MAX_DEPTH: what the endpoint accepts it must also write back (a get),
+# and the JSON parsers and encoders stop near 1,000 levels, less the caller's stack.
+MAX_NESTING = 500
 
 
 def _is_count(value: Any) -> bool:
@@ -102,7 +112,10 @@ VALIDATORS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "THROTTLE_CLASSES": (_is_import_list, "a list of import strings or classes"),
     "MAX_BODY_BYTES": (_is_limit, "a positive int"),
     "MAX_BATCH": (_is_limit, "a positive int"),
-    "MAX_DEPTH": (_is_limit, "a positive int"),
+    "MAX_DEPTH": (
+        lambda v: _is_limit(v) and v <= MAX_NESTING,
+        f"an int from 1 to {MAX_NESTING} (JSON parsers stop near 1,000 levels)",
+    ),
     "MAX_IDENTIFIER_LENGTH": (_is_limit, "a positive int"),
     "MAX_MESSAGES_PER_CALL": (_is_limit, "a positive int"),
     "MAX_POLL_SECONDS": (_is_seconds, "a positive number of seconds, at most a year"),

@@ -17,8 +17,10 @@ import time
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from ..core.exceptions import UnencodableMessage
 from ..core.identifier import parse_identifier
 from ..core.store import QueueStore
+from ..rpc.protocol import encode
 
 if TYPE_CHECKING:
     from ..core.identifier import Identifier
@@ -41,13 +43,26 @@ class QueueSubscriptions(Protocol):
 
 
 class _RemoteStore(QueueStore):
-    """A connection's queue: local ("_") messages never leave the process."""
+    """A connection's queue: local ("_") messages never leave the process.
+
+    A message its get could not answer (arguments no JSON can hold: a value
+    that refers to itself, nesting past the encoders) is refused here with
+    UnencodableMessage, so the sender's error rule logs and counts it, rather
+    than taken by a get that then fails with -32603 and loses it.
+    """
 
     __slots__ = ()
 
     def put(self, message: Message) -> None:
-        if not parse_identifier(message.id).is_local:
-            super().put(message)
+        if parse_identifier(message.id).is_local:
+            return
+        try:
+            encode(message.to_dict())  # what get answers, written the same way
+        except ValueError as exc:
+            raise UnencodableMessage(
+                f"{message.id!r} (uid {message.uid}) cannot be queued for a JSON-RPC client: {exc}"
+            ) from None
+        super().put(message)
 
 
 class _ConnectionQueue:

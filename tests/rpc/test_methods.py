@@ -13,6 +13,7 @@ import pytest
 from django.test import Client
 
 from berrymq_django import Message, Queue, register_function, twitter
+from berrymq_django.core.api import default_dispatcher
 from tests.support import eventually
 
 from .conftest import berrymq_config
@@ -242,6 +243,35 @@ def test_local_messages_never_reach_a_queue_connection(
     twitter("cache:flush")
 
     assert result(rpc(client, "get_nowait", [token]))["id"] == "cache:flush"
+    assert_error(rpc(client, "get_nowait", [token]), TIMEOUT)
+
+
+def _refers_to_itself() -> list[Any]:
+    value: list[Any] = [1]
+    value.append(value)
+    return value
+
+
+def _nested(levels: int) -> list[Any]:
+    value: list[Any] = []
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize("args", [_refers_to_itself(), _nested(990)], ids=["self", "deep"])
+def test_a_message_no_get_could_answer_is_refused_by_the_queue_not_lost_by_the_get(
+    client: Client, connect_queue, args: list[Any], caplog
+):
+    """The get used to take it, fail with -32603 and lose it; the queue now refuses it."""
+    token = connect_queue("x:*")
+    errors = default_dispatcher.error_count
+    twitter("x:first", args)
+    twitter("x:second", "after")
+
+    assert result(rpc(client, "get_nowait", [token]))["args"] == ["after"]
+    assert default_dispatcher.error_count == errors + 1
+    assert "'x:first'" in caplog.text and "cannot be queued for a JSON-RPC client" in caplog.text
     assert_error(rpc(client, "get_nowait", [token]), TIMEOUT)
 
 
