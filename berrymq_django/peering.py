@@ -260,10 +260,19 @@ def connect_oneway(
 
 
 def connect_via_queue(
-    url: str, identifier: str, ttl: float = 1000, api_key: str | None = None
+    url: str,
+    identifier: str,
+    ttl: float = 1000,
+    api_key: str | None = None,
+    *,
+    timeout: float = 10.0,
 ) -> RemoteQueue:
-    """Open a queue for identifier on the site at url and return it for pulling (style 03)."""
-    return RemoteQueue(url, identifier, ttl, api_key)
+    """Open a queue for identifier on the site at url and return it for pulling (style 03).
+
+    ``timeout`` (seconds) bounds each exchange with the site, however slowly
+    it answers; a get may wait its own timeout on top (see RemoteQueue.get).
+    """
+    return RemoteQueue(url, identifier, ttl, api_key, timeout=timeout)
 
 
 def send_message(identifier: str, *args: Any, **kwargs: Any) -> Message:

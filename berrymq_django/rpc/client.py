@@ -233,7 +233,7 @@ class RemoteQueue:
                     self._token(),
                     block,
                     remaining,
-                    timeout=(remaining or 30.0) + 10.0,
+                    timeout=(remaining or 30.0) + self._client.timeout,
                 )
                 return Message.from_dict(data)
             except RemoteError as exc:

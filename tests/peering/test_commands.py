@@ -272,6 +272,26 @@ EXAMPLE = "e.g. http://127.0.0.1:8000/berrymq/rpc/."
             "--url 'http://[::1/' is not a URL (Invalid port: ':1'): give an http(s) URL, "
             + EXAMPLE,
         ),
+        # The key goes in a header: a non-ASCII one is named by where it came from, not shown.
+        (
+            ["berrymq_tail", "--url", "http://127.0.0.1:9/", "--api-key", "cl\u00e9"],
+            "--api-key must be printable ASCII without spaces: the key travels in an HTTP header.",
+        ),
+        (
+            ["berrymq_send", "a:b", "--url", "http://127.0.0.1:9/", "--api-key", "a key"],
+            "--api-key must be printable ASCII without spaces: the key travels in an HTTP header.",
+        ),
+        # What JSON cannot carry is named as the argument's problem, not the identifier's.
+        (["berrymq_send", "a:b", "NaN"], "ARG 'NaN' is no JSON number; quote it to send a string."),
+        (["berrymq_send", "a:b", "1e400"], "out of JSON's range; quote it to send a string."),
+        (
+            ["berrymq_send", "a:b", str(2**70)],
+            "cannot be sent as JSON: Integer exceeds 64-bit range.",
+        ),
+        (
+            ["berrymq_send", "a b", "1"],
+            "Bad identifier 'a b': Invalid berryMQ identifier 'a b': it contains whitespace.",
+        ),
         (
             ["berrymq_peers", "--url", "http://h:99999/"],
             "--url 'http://h:99999/' names port 99999: ports go from 1 to 65535.",

@@ -271,3 +271,23 @@ def test_the_peers_command_waits_a_bounded_time_for_a_peer_that_trickles(trickle
         with pytest.raises(CommandError, match="1 of 1 peer"):
             call_command("berrymq_peers", "--timeout", "1", stdout=io.StringIO())
     assert time.monotonic() - started < 1.8
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["berrymq_tail", "order:*", "--timeout", "1"],
+        ["berrymq_tail", "order:*", "--timeout", "1", "--count", "1"],
+        ["berrymq_send", "order:created", "1", "--timeout", "1"],
+    ],
+    ids=["tail", "tail-count", "send"],
+)
+@pytest.mark.parametrize("path", ["/headers/", "/body/"])
+def test_a_commands_timeout_bounds_reaching_a_site_that_trickles(
+    trickler: str, path: str, argv: list[str]
+):
+    """It used to take the client's own 10 s whatever --timeout said."""
+    started = time.monotonic()
+    with pytest.raises(CommandError, match="Timeout"):
+        call_command(*argv, "--url", trickler + path, stdout=io.StringIO(), stderr=io.StringIO())
+    assert time.monotonic() - started < 1.8

@@ -59,8 +59,22 @@ def checked_url(url: str) -> str:
 
 
 def api_key(key: str | None) -> str | None:
-    """Return --api-key, or $BERRYMQ_API_KEY, or None."""
-    return key or os.environ.get(KEY_ENV) or None
+    """Return --api-key, or $BERRYMQ_API_KEY, or None; CommandError if it cannot be sent.
+
+    The key travels in an HTTP header: printable ASCII without spaces. The
+    error names where the key came from, never the key.
+    """
+    given = key or os.environ.get(KEY_ENV) or None
+    if given is not None and not (given.isascii() and given.isprintable() and " " not in given):
+        where = "--api-key" if key else f"${KEY_ENV}"
+        raise CommandError(
+            f"{where} must be printable ASCII without spaces: the key travels in an HTTP header."
+        )
+    return given
+
+
+#: How long one exchange with the site may take, unless --timeout is shorter.
+EXCHANGE_SECONDS = 10.0
 
 
 #: The longest wait an option may ask for: longer ones overflow the platform's clock.

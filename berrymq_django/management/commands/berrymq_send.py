@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
+import orjson
 from django.core.management.base import CommandError, CommandParser
 
+from berrymq_django.core.identifier import parse_identifier
 from berrymq_django.peering import send_to
 from berrymq_django.rpc.client import PeerError
 
-from ._remote import SiteCommand, add_site_options, api_key, peer_failure, site_url
+from ._remote import (
+    EXCHANGE_SECONDS,
+    SiteCommand,
+    add_site_options,
+    api_key,
+    peer_failure,
+    positive_seconds,
+    site_url,
+)
 
 
 class Command(SiteCommand):
@@ -30,15 +41,32 @@ class Command(SiteCommand):
             "--kwargs", help="Keyword arguments as a JSON object, e.g. '{\"a\": 1}'."
         )
         add_site_options(parser, "to send to")
+        parser.add_argument(
+            "--timeout",
+            type=float,
+            default=EXCHANGE_SECONDS,
+            help=f"Seconds (> 0) the whole exchange may take (default {EXCHANGE_SECONDS:g}).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         identifier = options["identifier"]
+        try:
+            parse_identifier(identifier)
+        except (TypeError, ValueError) as exc:
+            raise CommandError(f"Bad identifier {identifier!r}: {exc}") from None
         values = [_value(text) for text in options["values"]]
         kwargs = _kwargs(options["kwargs"])
-        url = site_url(options["url"])
         try:
-            message = send_to(url, identifier, values, kwargs, api_key=api_key(options["api_key"]))
-        except (TypeError, ValueError) as exc:
+            orjson.dumps([values, kwargs])  # what send_to writes: say which part cannot go
+        except orjson.JSONEncodeError as exc:
+            raise CommandError(f"The arguments cannot be sent as JSON: {exc}.") from None
+        timeout = positive_seconds(options["timeout"], "--timeout")
+        assert timeout is not None  # it has a default
+        url = site_url(options["url"])
+        key = api_key(options["api_key"])
+        try:
+            message = send_to(url, identifier, values, kwargs, api_key=key, timeout=timeout)
+        except ValueError as exc:  # a local identifier: sent nowhere
             raise CommandError(f"Bad identifier {identifier!r}: {exc}") from None
         except PeerError as exc:
             raise peer_failure(exc, url) from None
@@ -50,9 +78,16 @@ class Command(SiteCommand):
 
 def _value(text: str) -> Any:
     try:
-        return json.loads(text)
+        value = json.loads(text, parse_constant=_not_json)
     except ValueError:
         return text
+    if isinstance(value, float) and not math.isfinite(value):  # 1e400 parses as inf
+        raise CommandError(f"ARG {text!r} is out of JSON's range; quote it to send a string.")
+    return value
+
+
+def _not_json(text: str) -> Any:
+    raise CommandError(f"ARG {text!r} is no JSON number; quote it to send a string.")
 
 
 def _kwargs(text: str | None) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from berrymq_django.rpc.client import (
 )
 
 from ._remote import (
+    EXCHANGE_SECONDS,
     SiteCommand,
     add_site_options,
     api_key,
@@ -84,13 +85,17 @@ class Command(SiteCommand):
         ttl = positive_seconds(options["ttl"], "--ttl")
         assert ttl is not None  # it has a default
         url = site_url(options["url"])
+        key = api_key(options["api_key"])
+        # --timeout bounds reaching the site too: each exchange takes at most that long.
+        exchange = EXCHANGE_SECONDS if timeout is None else min(EXCHANGE_SECONDS, timeout)
+        started = time.monotonic()
         try:
-            queue = connect_via_queue(url, pattern, ttl, api_key(options["api_key"]))
+            queue = connect_via_queue(url, pattern, ttl, key, timeout=exchange)
         except PeerError as exc:
             raise peer_failure(exc, url) from None
         self.stderr.write(f"Tailing {pattern} on {url} (Ctrl-C to stop)")
         render = self.render_json if options["json"] else self.render
-        deadline = None if timeout is None else time.monotonic() + timeout
+        deadline = None if timeout is None else started + timeout
         got = 0
         try:
             for message in self.follow(queue, deadline):
