@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
+import redis
 
 import berrymq_django.backends.redis as redis_backend
 from berrymq_django.backends.redis import RedisBackend
@@ -132,3 +133,58 @@ def test_a_message_sent_after_the_exit_stop_is_counted_and_logged(redis_url, pre
     assert "twittered job:late dropped 1" in done.stdout
     assert "'job:late' sent after the backend stopped" in done.stderr
     assert "1 such message(s) dropped" in done.stderr
+
+
+EXIT_WHILE_REDIS_IS_DOWN = """
+import sys
+
+from berrymq_django.backends.redis import RedisBackend
+from berrymq_django.core.dispatcher import Dispatcher
+
+backend = RedisBackend(URL=sys.argv[1], PREFIX=sys.argv[2], CONNECT_TIMEOUT=0.2)
+dispatcher = Dispatcher(backend=backend)
+assert backend.ready(10)
+print("ready", flush=True)
+sys.stdin.readline()  # the test stopped Redis
+for i in range(25):
+    dispatcher.twitter("job:run", i)
+print("exiting", flush=True)
+"""
+
+
+def test_exit_while_redis_is_down_flushes_until_the_deadline(own_redis, prefix):
+    """The sender used to give up at the first failed try: Redis back 0.3 s later found nothing."""
+    import subprocess
+    import sys
+
+    from berrymq_django.backends.redis.codec import decode_batch
+    from berrymq_django.backends.redis.wire import Keys
+
+    producer = subprocess.Popen(
+        [sys.executable, "-c", EXIT_WHILE_REDIS_IS_DOWN, own_redis.url, prefix],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert producer.stdout is not None and producer.stdin is not None
+        assert producer.stdout.readline() == "ready\n"
+        own_redis.stop()
+        producer.stdin.write("go\n")
+        producer.stdin.flush()
+        assert producer.stdout.readline() == "exiting\n"
+        own_redis.start()  # while the exiting process still tries (the stop deadline is 5 s)
+        _, stderr = producer.communicate(timeout=30)
+    finally:
+        producer.kill()
+    assert producer.returncode == 0, stderr
+    assert "unsent" not in stderr, stderr
+
+    client = redis.Redis.from_url(own_redis.url)
+    try:
+        entries = client.xrange(Keys(prefix).stream)
+    finally:
+        client.close()
+    sent = [item["args"][0] for _, fields in entries for item in decode_batch(fields[b"m"])]
+    assert sent == list(range(25))

@@ -30,7 +30,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Sequence
-from time import monotonic
+from time import monotonic, sleep
 from typing import TYPE_CHECKING, Any, Protocol
 
 from redis.exceptions import NoScriptError, RedisError
@@ -155,8 +155,11 @@ class StreamSender:
             if stopping and monotonic() >= self.stop_by:
                 return
             hold = self._hold_until - monotonic()
-            if hold > 0 and not stopping:
-                stop.wait(hold)
+            if hold > 0:
+                if stopping:
+                    sleep(max(0.0, min(hold, self.stop_by - monotonic())))
+                else:
+                    stop.wait(hold)
                 continue
             try:
                 with self.busy:
@@ -175,9 +178,12 @@ class StreamSender:
             except RedisError as exc:
                 self.client.lost(exc)
                 if stopping:
-                    return
-                self._report_drops()
-                stop.wait(backoff)
+                    # Flushing for the exit: try again until stop_by, as Redis may be
+                    # back in a moment (a restart); stop.wait would not wait now.
+                    sleep(max(0.0, min(backoff, self.stop_by - monotonic())))
+                else:
+                    self._report_drops()
+                    stop.wait(backoff)
                 backoff = min(backoff * 2, BACKOFF_MAX)
                 continue
             except Exception:
