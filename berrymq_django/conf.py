@@ -124,10 +124,10 @@ def _shown(key: str, value: Any) -> str:
     if key == "API_KEYS":
         faults = {
             "names that are blank or not strings": [n for n in value if not is_name(n)],
-            "keys that are not strings for": [
+            "API keys that are not strings for": [
                 n for n, item in value.items() if is_name(n) and not isinstance(item, str)
             ],
-            "empty keys for": [n for n, item in value.items() if is_name(n) and item == ""],
+            "empty API keys for": [n for n, item in value.items() if is_name(n) and item == ""],
         }
         said = [f"{what} {', '.join(map(repr, names))}" for what, names in faults.items() if names]
         return f"a dict with {'; '.join(said)}" if said else "a malformed dict"

@@ -284,7 +284,7 @@ BAD_SETTINGS: list[tuple[dict[str, Any], str, list[str]]] = [
     ({"METRICS_PUBLIC": 1}, E003, ["'METRICS_PUBLIC'", "1"]),
     ({"MODEL_EVENTS": "shop.Order"}, E003, ["'MODEL_EVENTS'", "'shop.Order'"]),
     ({"MODEL_EVENTS": ["shop.Ordr"]}, E006, ["'MODEL_EVENTS'", "'shop.Ordr'"]),
-    ({"API_KEYS": {"site-b": 123}}, E003, ["'API_KEYS'", "'site-b'"]),
+    ({"API_KEYS": {"site-b": 123}}, E003, ["API keys that are not strings for 'site-b'"]),
     ({"API_KEYS": {"site-b": f" {SECRET}"}}, E003, ["'API_KEYS'", "'site-b'", "spaces"]),
     ({"API_KEYS": {"site-b": SECRET, "site-c": SECRET}}, E003, ["'site-b'", "'site-c'", "same"]),
     ({"API_KEYS": {"anonymous": SECRET}}, E008, ["'API_KEYS'", "'anonymous'"]),

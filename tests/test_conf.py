@@ -102,7 +102,7 @@ def test_malformed_value_is_improperly_configured_naming_key_and_value(
     [
         (
             {"site-b": "s3cret-valid-key", "site-c": 123, "site-d": ""},
-            "keys that are not strings for 'site-c'; empty keys for 'site-d'",
+            "API keys that are not strings for 'site-c'; empty API keys for 'site-d'",
         ),
         (["s3cret-valid-key"], "not a list."),
     ],
@@ -218,10 +218,10 @@ def test_an_import_string_must_name_the_right_kind(key: str, value: object, kind
         ({"site-b": "s3cret-kéy"}, "'site-b' a key with spaces around it or characters"),
         ({"site-b": "s3cret-key", "site-c": "s3cret-key"}, "'site-b' and 'site-c' the same key"),
         ({"": "s3cret-key"}, "a dict with names that are blank or not strings ''"),
-        ({"site-b": ""}, "a dict with empty keys for 'site-b'"),
+        ({"site-b": ""}, "a dict with empty API keys for 'site-b'"),
         (
             {"site-b": 42, "site-c": "s3cret-key"},
-            "a dict with keys that are not strings for 'site-b'",
+            "a dict with API keys that are not strings for 'site-b'",
         ),
     ],
 )
