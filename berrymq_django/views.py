@@ -183,14 +183,26 @@ def _savepoints() -> Isolation | None:
 def read_body(request: HttpRequest, conf: _Pipeline) -> bytes | HttpResponse:
     """Return the request's body, or the error answer when it passes MAX_BODY_BYTES."""
     limit = conf.max_body
+    declared = request.META.get("CONTENT_LENGTH") or ""
+    # A body declared too long is refused unread, as Django refuses one past
+    # DATA_UPLOAD_MAX_MEMORY_SIZE: reading would wait for bytes that may never come.
     # read(), not .body: our own limit applies, not DATA_UPLOAD_MAX_MEMORY_SIZE.
-    body = request.read(limit + 1)
-    if len(body) > limit:
+    too_long = declared.isdigit() and int(declared) > limit
+    body = b"" if too_long else request.read(limit + 1)
+    if too_long or len(body) > limit:
         error = protocol.limit_exceeded(
-            "MAX_BODY_BYTES", limit, len(body), "The body size in bytes", capped=True
+            "MAX_BODY_BYTES", limit, limit + 1, "The body size in bytes", capped=True
         )
-        return HttpResponse(protocol.encode(protocol.error_response(error)), content_type=JSON)
-    return body
+    elif not body and "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
+        # Django reads CONTENT_LENGTH bytes under WSGI: a chunked body reaches it empty.
+        error = protocol.RPCError(
+            protocol.PARSE_ERROR,
+            "Parse error: the body came chunked (Transfer-Encoding: chunked) and reached the "
+            "site empty; send it with a Content-Length.",
+        )
+    else:
+        return body
+    return HttpResponse(protocol.encode(protocol.error_response(error)), content_type=JSON)
 
 
 def unavailable(exc: BackendUnavailable | DatabaseError) -> HttpResponse:
