@@ -20,9 +20,11 @@ finds the subscriptions matching an identifier through an index by
 
 from __future__ import annotations
 
+import asyncio
 import re
 import weakref
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from inspect import isawaitable
 from typing import TYPE_CHECKING, Any, Final, Literal
 
@@ -151,6 +153,8 @@ class Subscription:
         if target is None:
             return SKIPPED
         if self.is_async:
+            if _loop_running():
+                return _beside_the_loop(target, message)
             return async_to_sync(target)(message)
         return target(message)
 
@@ -325,6 +329,25 @@ def check_guard(guard: Any) -> None:
             f"guard_condition {dotted_name(guard)} is async: a guard must answer at once, True "
             "or False (it runs inside sync sends too). Await what you need in the follower."
         )
+
+
+def _loop_running() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+def _beside_the_loop(target: Callable[..., Any], message: Message) -> Any:
+    """Run an async follower to completion from sync code in a thread that runs a loop.
+
+    asgiref will not run one in that thread (the loop would have to wait for
+    itself), so it runs in a thread of its own, as it would on the pool; the
+    sync sender waits for it, as it waits for any follower.
+    """
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="berrymq-async") as executor:
+        return executor.submit(async_to_sync(target), message).result()
 
 
 def _close(awaitable: Any) -> None:

@@ -150,3 +150,25 @@ def test_talk_collects_results_of_async_followers():
     dispatcher.register_function("q:ask", answer)
     dispatcher.register_function("q:ask", lambda m: "sync-answer")
     assert dispatcher.talk("q:ask", "q:reply") == ["async-answer", "sync-answer"]
+
+
+def test_a_sync_send_inside_a_running_loop_runs_async_followers_as_the_pool_would():
+    """asgiref refuses to run one in the loop's thread: each delivery used to fail there."""
+    dispatcher = Dispatcher()
+    log = []
+
+    async def answer(message):
+        await asyncio.sleep(0)
+        log.append("async")
+        return "async-answer"
+
+    dispatcher.register_function("q:ask", answer)
+    dispatcher.register_function("q:ask", make_sync_follower(log, "sync"))
+
+    async def main():
+        dispatcher.twitter("q:ask")  # sync code called from a coroutine
+        return dispatcher.talk("q:ask", "q:reply")
+
+    assert asyncio.run(main()) == ["async-answer", None]
+    assert log == ["async", "sync", "async", "sync"]
+    assert dispatcher.error_count == 0
