@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import Callable
 
 import pytest
@@ -15,7 +14,6 @@ from .conftest import berrymq_config
 from .helpers import (
     INVALID_PARAMS,
     INVALID_REQUEST,
-    KEY_B,
     LIMIT_EXCEEDED,
     PARSE_ERROR,
     assert_valid_response,
@@ -105,34 +103,6 @@ def test_body_over_the_default_max_body_bytes(client: Client, oneway_token: str)
     response = rpc(client, "send_message", [oneway_token, "big:one", [big]])
 
     assert_limit(error(response, id=None), "MAX_BODY_BYTES", 4 * 1024 * 1024)
-
-
-def test_a_body_declared_past_max_body_bytes_is_refused_unread(client: Client):
-    """Reading it would wait for bytes that may never come (Django's own limit does the same)."""
-    with berrymq_config(MAX_BODY_BYTES=1000):
-        response = post_raw(client, json.dumps(call("status", {})), CONTENT_LENGTH="999999999")
-
-    assert_limit(error(response, id=None), "MAX_BODY_BYTES", 1000)
-
-
-def test_a_body_declared_past_max_body_bytes_is_answered_at_once_over_http(live_server):
-    """Over a real socket: the client sent 40 bytes of the 999,999,999 it declared."""
-    host, port = live_server.url.removeprefix("http://").split(":")
-    body = json.dumps(call("status", {})).encode()
-    head = (
-        f"POST /berrymq/rpc/ HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
-        f"Authorization: Bearer {KEY_B}\r\nContent-Length: 999999999\r\n\r\n"
-    )
-    with socket.create_connection((host, int(port)), timeout=10) as sock:
-        sock.sendall(head.encode() + body)
-        answer = b""
-        while b"MAX_BODY_BYTES" not in answer:
-            chunk = sock.recv(65536)  # the 10 s timeout raises if no answer comes
-            assert chunk, answer
-            answer += chunk
-
-    assert answer.startswith(b"HTTP/1.1 200"), answer
-    assert b'"code":-32010' in answer
 
 
 # -- MAX_BATCH -----------------------------------------------------------------
