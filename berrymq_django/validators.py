@@ -28,9 +28,10 @@ MAX_SECONDS = 365 * 24 * 3600
 # claim time, and retry a failure within half of it.
 MIN_CLAIM_SECONDS = 0.5
 MAX_ATTEMPTS = 100
-# The deepest MAX_DEPTH: what the endpoint accepts it must also write back (a get),
-# and the JSON parsers and encoders stop near 1,000 levels, less the caller's stack.
-MAX_NESTING = 500
+# The deepest MAX_DEPTH: what the endpoint accepts it must also write back (a get
+# answers a message one level deeper than send_message took it), within the JSON
+# writer's 254 levels (rpc.protocol.WRITE_DEPTH).
+MAX_NESTING = 250
 
 
 def _is_count(value: Any) -> bool:
@@ -114,7 +115,7 @@ VALIDATORS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "MAX_BATCH": (_is_limit, "a positive int"),
     "MAX_DEPTH": (
         lambda v: _is_limit(v) and v <= MAX_NESTING,
-        f"an int from 1 to {MAX_NESTING} (JSON parsers stop near 1,000 levels)",
+        f"an int from 1 to {MAX_NESTING} (what is accepted must be written back)",
     ),
     "MAX_IDENTIFIER_LENGTH": (_is_limit, "a positive int"),
     "MAX_MESSAGES_PER_CALL": (_is_limit, "a positive int"),

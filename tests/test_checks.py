@@ -335,8 +335,8 @@ BAD_SETTINGS: list[tuple[dict[str, Any], str, list[str]]] = [
         for value in (0, -1, "3", 2.5, True)
     ],
     ({"GROUP_MAX_ATTEMPTS": 101}, E003, ["'GROUP_MAX_ATTEMPTS'", "101"]),
-    # What the endpoint accepts, a get must write back: the encoders stop near 1,000 levels.
-    ({"MAX_DEPTH": 501}, E003, ["'MAX_DEPTH'", "an int from 1 to 500", "not 501"]),
+    # What the endpoint accepts, a get must write back: answers stop at 254 levels.
+    ({"MAX_DEPTH": 251}, E003, ["'MAX_DEPTH'", "an int from 1 to 250", "not 251"]),
     ({"SELF_URL": "b.example/berrymq/rpc/"}, E003, ["'SELF_URL'", "'b.example/berrymq/rpc/'"]),
     ({"SELF_URL": "http://"}, E003, ["'SELF_URL'", "'http://'"]),
     # One rule for every URL a setting holds (rpc/urls.py): what a parser refuses too.

@@ -57,7 +57,7 @@ class _RemoteStore(QueueStore):
         if parse_identifier(message.id).is_local:
             return
         try:
-            encode(message.to_dict())  # what get answers, written the same way
+            encode({"result": message.to_dict()})  # what get answers, written the same way
         except ValueError as exc:
             raise UnencodableMessage(
                 f"{message.id!r} (uid {message.uid}) cannot be queued for a JSON-RPC client: {exc}"

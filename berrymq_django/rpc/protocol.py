@@ -321,15 +321,26 @@ def error_response(
     return {"jsonrpc": "2.0", "error": error.to_dict(), "id": request_id}
 
 
+#: The deepest nesting a response may have: orjson's own limit, which, unlike the
+#: standard encoder's, does not depend on how deep the caller's stack is.
+WRITE_DEPTH = 254
+
+
 def encode(payload: Any) -> bytes:
     """Serialize a response; values orjson cannot take are written with str().
 
     Raise ValueError when no JSON can hold the payload: a value that refers
-    to itself, or nests deeper than the encoders follow (about 1,000 levels).
+    to itself, or nests WRITE_DEPTH levels or deeper. The same payload gives
+    the same answer wherever it is written, whatever the stack depth.
     """
     try:
         return orjson.dumps(payload, default=str, option=orjson.OPT_NON_STR_KEYS)
-    except orjson.JSONEncodeError:
+    except orjson.JSONEncodeError as exc:
+        if "Recursion limit" in str(exc):  # orjson's words for both: refused everywhere
+            raise ValueError(
+                "the response cannot be written as JSON: a value in it refers to itself "
+                f"or nests {WRITE_DEPTH} levels or deeper"
+            ) from None
         # Lone surrogates ("\ud800") and integers beyond 64 bits: valid JSON that
         # orjson will not write; the standard encoder escapes them. Infinities and
         # NaN become null, as orjson writes them.
@@ -337,10 +348,10 @@ def encode(payload: Any) -> bytes:
             return json.dumps(
                 _finite(payload), default=str, ensure_ascii=True, allow_nan=False
             ).encode()
-        except (RecursionError, ValueError):
+        except (RecursionError, ValueError):  # within WRITE_DEPTH: only a huge stack
             raise ValueError(
                 "the response cannot be written as JSON: a value in it refers to itself "
-                "or nests deeper than about 1000 levels"
+                f"or nests {WRITE_DEPTH} levels or deeper"
             ) from None
 
 

@@ -14,6 +14,7 @@ from django.test import Client
 
 from berrymq_django import Message, Queue, register_function, twitter
 from berrymq_django.core.api import default_dispatcher
+from berrymq_django.rpc.protocol import encode
 from tests.support import eventually
 
 from .conftest import berrymq_config
@@ -273,6 +274,39 @@ def test_a_message_no_get_could_answer_is_refused_by_the_queue_not_lost_by_the_g
     assert default_dispatcher.error_count == errors + 1
     assert "'x:first'" in caplog.text and "cannot be queued for a JSON-RPC client" in caplog.text
     assert_error(rpc(client, "get_nowait", [token]), TIMEOUT)
+
+
+def test_at_every_depth_a_message_is_either_refused_by_the_queue_or_got_whole(
+    client: Client, connect_queue
+):
+    """The queue checks what get writes, alike: no depth passes one and fails the other."""
+    token = connect_queue("x:*")
+    for levels in range(245, 260):
+        errors = default_dispatcher.error_count
+        twitter("x:deep", _nested(levels))
+        refused = default_dispatcher.error_count == errors + 1
+        answer = rpc(client, "get_nowait", [token])
+
+        if refused:
+            assert_error(answer, TIMEOUT)
+        else:
+            assert result(answer)["args"] == [_nested(levels)], levels
+
+
+def test_a_deep_answer_is_written_the_same_at_any_stack_depth():
+    """The standard encoder's limit shares the Python stack; the answer's must not."""
+
+    def at_depth(frames: int, levels: int) -> bool:
+        if frames:
+            return at_depth(frames - 1, levels)
+        try:
+            encode({"result": _nested(levels)})
+        except ValueError:
+            return False
+        return True
+
+    for levels in (200, 252, 253, 300, 600):
+        assert at_depth(0, levels) == at_depth(600, levels) == (levels < 253), levels
 
 
 # -- send_message ------------------------------------------------------------
