@@ -282,11 +282,19 @@ EXAMPLE = "e.g. http://127.0.0.1:8000/berrymq/rpc/."
             "--api-key must be printable ASCII without spaces: the key travels in an HTTP header.",
         ),
         # What JSON cannot carry is named as the argument's problem, not the identifier's.
-        (["berrymq_send", "a:b", "NaN"], "ARG 'NaN' is no JSON number; quote it to send a string."),
-        (["berrymq_send", "a:b", "1e400"], "out of JSON's range; quote it to send a string."),
         (
-            ["berrymq_send", "a:b", str(2**70)],
-            "cannot be sent as JSON: Integer exceeds 64-bit range.",
+            ["berrymq_send", "a:b", "NaN"],
+            "ARG 'NaN' holds NaN, which is no JSON number; quote it to send a string.",
+        ),
+        (["berrymq_send", "a:b", "1e400"], "ARG '1e400' holds a number out of JSON's range (inf)."),
+        (["berrymq_send", "a:b", '{"a": [1e400]}'], "holds a number out of JSON's range (inf)."),
+        (
+            ["berrymq_send", "a:b", "--kwargs", '{"a": NaN}'],
+            """--kwargs '{"a": NaN}' holds NaN, which is no JSON number.""",
+        ),
+        (
+            ["berrymq_send", "a:b", "1", str(2**70)],
+            f"ARG '{2**70}' cannot be sent as JSON: Integer exceeds 64-bit range.",
         ),
         (
             ["berrymq_send", "a b", "1"],
@@ -520,3 +528,24 @@ def test_peers_shows_the_running_sites_links(target: Site, sites: SiteFactory):
     assert "Traceback" not in done.stderr
     without_key = run(["berrymq_peers"], {**home.environ(), "BERRYMQ_API_KEY": ""})
     assert "pass --api-key or set $BERRYMQ_API_KEY" in without_key.stdout
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["berrymq_send", "a:b", "1", "--timeout", "2"],
+        ["berrymq_tail", "a:*", "--timeout", "1"],
+        ["berrymq_peers", "--timeout", "1", "--api-key", TESTER_KEY],
+    ],
+    ids=["send", "tail", "peers"],
+)
+def test_a_password_in_the_url_is_never_shown(argv: list[str]):
+    """Only the inner part of the message used to be masked."""
+    url = dead_url().replace("http://", "http://bob:hunter2@")
+    out, err = StringIO(), StringIO()
+    with pytest.raises(CommandError) as raised:
+        call_command(*argv, "--url", url, stdout=out, stderr=err)
+
+    said = str(raised.value) + out.getvalue() + err.getvalue()
+    assert "hunter2" not in said
+    assert "bob:***@127.0.0.1" in said

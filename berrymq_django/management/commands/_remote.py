@@ -113,6 +113,7 @@ def _shown(value: Any) -> str:
 
 def peer_failure(exc: PeerError, url: str) -> CommandError:
     """Turn a PeerError into a CommandError that says what to check."""
+    url = shown_url(url)  # a password in the URL is never shown
     if isinstance(exc, Unauthorized):
         return CommandError(
             f"{url} refused the API key ({exc.message}). Pass --api-key or set {KEY_ENV} to "

@@ -12,6 +12,7 @@ from django.core.management.base import CommandError, CommandParser
 from berrymq_django.core.identifier import parse_identifier
 from berrymq_django.peering import send_to
 from berrymq_django.rpc.client import PeerError
+from berrymq_django.rpc.urls import shown_url
 
 from ._remote import (
     EXCHANGE_SECONDS,
@@ -56,10 +57,6 @@ class Command(SiteCommand):
             raise CommandError(f"Bad identifier {identifier!r}: {exc}") from None
         values = [_value(text) for text in options["values"]]
         kwargs = _kwargs(options["kwargs"])
-        try:
-            orjson.dumps([values, kwargs])  # what send_to writes: say which part cannot go
-        except orjson.JSONEncodeError as exc:
-            raise CommandError(f"The arguments cannot be sent as JSON: {exc}.") from None
         timeout = positive_seconds(options["timeout"], "--timeout")
         assert timeout is not None  # it has a default
         url = site_url(options["url"])
@@ -72,31 +69,61 @@ class Command(SiteCommand):
             raise peer_failure(exc, url) from None
         self.stdout.write(
             f"Sent {self.style.SUCCESS(identifier)} {json.dumps(values)} {json.dumps(kwargs)} "
-            f"to {url} (uid {message.uid})"
+            f"to {shown_url(url)} (uid {message.uid})"
         )
 
 
 def _value(text: str) -> Any:
+    """Return ARG as JSON if it parses, else as the string; CommandError if JSON cannot send it."""
     try:
-        value = json.loads(text, parse_constant=_not_json)
+        value = json.loads(text, parse_constant=_no_number)
+    except _NotJSON as exc:
+        raise CommandError(f"ARG {text!r} {exc}; quote it to send a string.") from None
     except ValueError:
         return text
-    if isinstance(value, float) and not math.isfinite(value):  # 1e400 parses as inf
-        raise CommandError(f"ARG {text!r} is out of JSON's range; quote it to send a string.")
+    _check_sendable(value, f"ARG {text!r}")
     return value
-
-
-def _not_json(text: str) -> Any:
-    raise CommandError(f"ARG {text!r} is no JSON number; quote it to send a string.")
 
 
 def _kwargs(text: str | None) -> dict[str, Any]:
     if text is None:
         return {}
     try:
-        value = json.loads(text)
+        value = json.loads(text, parse_constant=_no_number)
+    except _NotJSON as exc:
+        raise CommandError(f"--kwargs {text!r} {exc}.") from None
     except ValueError as exc:
         raise CommandError(f"--kwargs is not JSON ({exc}): {text!r}") from None
     if not isinstance(value, dict):
         raise CommandError(f"--kwargs must be a JSON object, not {text!r}.")
+    _check_sendable(value, f"--kwargs {text!r}")
     return value
+
+
+class _NotJSON(Exception):
+    """A value Python's JSON parser takes and JSON itself does not: NaN, Infinity."""
+
+
+def _no_number(token: str) -> Any:
+    raise _NotJSON(f"holds {token}, which is no JSON number")
+
+
+def _check_sendable(value: Any, what: str) -> None:
+    # What send_to writes (orjson): a number out of range (1e400 parses as inf) would
+    # arrive as null, an integer beyond 64 bits would not go at all.
+    if _has_infinity(value):
+        raise CommandError(f"{what} holds a number out of JSON's range (inf).")
+    try:
+        orjson.dumps(value)
+    except orjson.JSONEncodeError as exc:
+        raise CommandError(f"{what} cannot be sent as JSON: {exc}.") from None
+
+
+def _has_infinity(value: Any) -> bool:
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, dict):
+        return any(_has_infinity(item) for item in value.values())
+    if isinstance(value, list):
+        return any(_has_infinity(item) for item in value)
+    return False

@@ -20,6 +20,7 @@ from berrymq_django.rpc.client import (
     RemoteError,
     RemoteQueue,
 )
+from berrymq_django.rpc.urls import shown_url
 
 from ._remote import (
     EXCHANGE_SECONDS,
@@ -93,7 +94,8 @@ class Command(SiteCommand):
             queue = connect_via_queue(url, pattern, ttl, key, timeout=exchange)
         except PeerError as exc:
             raise peer_failure(exc, url) from None
-        self.stderr.write(f"Tailing {pattern} on {url} (Ctrl-C to stop)")
+        shown = shown_url(url)  # a password in the URL is never shown
+        self.stderr.write(f"Tailing {pattern} on {shown} (Ctrl-C to stop)")
         render = self.render_json if options["json"] else self.render
         deadline = None if timeout is None else started + timeout
         got = 0
@@ -105,7 +107,7 @@ class Command(SiteCommand):
                     return
         except _GaveUp as exc:
             raise CommandError(
-                f"{url} was still out of reach when --timeout ({timeout:g} s) ran out, after "
+                f"{shown} was still out of reach when --timeout ({timeout:g} s) ran out, after "
                 f"{got} message(s). {peer_failure(exc.error, url)}"
             ) from None
         except PeerError as exc:
@@ -128,6 +130,7 @@ class Command(SiteCommand):
         """
         lost: PeerUnavailable | None = None
         pause = RETRY_FIRST_SECONDS
+        shown = shown_url(queue.url)
         while True:
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
@@ -138,15 +141,14 @@ class Command(SiteCommand):
                 if queue.token is None:
                     queue.reconnect()
                     self.stderr.write(
-                        f"Opened a new queue on {queue.url}: what the site sent meanwhile is "
-                        "not shown."
+                        f"Opened a new queue on {shown}: what the site sent meanwhile is not shown."
                     )
                 message = queue.get(timeout=remaining)
             except Empty:
                 return
             except PeerUnavailable as exc:
                 if lost is None:
-                    self.stderr.write(f"Lost {queue.url} ({exc}); trying again (Ctrl-C to stop).")
+                    self.stderr.write(f"Lost {shown} ({exc}); trying again (Ctrl-C to stop).")
                 lost = exc
                 time.sleep(pause if remaining is None else max(0.0, min(pause, remaining)))
                 pause = min(pause * 2, RETRY_MAX_SECONDS)
@@ -157,7 +159,7 @@ class Command(SiteCommand):
                 queue.token = None  # forgotten there: open a new one on the next turn
                 continue
             if lost is not None:
-                self.stderr.write(f"{queue.url} answers again.")
+                self.stderr.write(f"{shown} answers again.")
                 lost, pause = None, RETRY_FIRST_SECONDS
             yield message
 
