@@ -188,6 +188,7 @@ def read_body(request: HttpRequest, conf: _Pipeline) -> bytes | HttpResponse:
     # request on that keep-alive connection (the conformance kit's limit rules show it).
     body = request.read(limit + 1)
     if len(body) > limit:
+        _drain(request)
         error = protocol.limit_exceeded(
             "MAX_BODY_BYTES", limit, limit + 1, "The body size in bytes", capped=True
         )
@@ -201,6 +202,17 @@ def read_body(request: HttpRequest, conf: _Pipeline) -> bytes | HttpResponse:
     else:
         return body
     return HttpResponse(protocol.encode(protocol.error_response(error)), content_type=JSON)
+
+
+#: The most of a refused body read to the end, so that the server can take the
+#: connection's next request (gunicorn loses it when the rest is left unread).
+DRAIN_BYTES = 64 * 1024 * 1024
+
+
+def _drain(request: HttpRequest) -> None:
+    left = DRAIN_BYTES
+    while left > 0 and (chunk := request.read(min(left, 65536))):
+        left -= len(chunk)
 
 
 def unavailable(exc: BackendUnavailable | DatabaseError) -> HttpResponse:

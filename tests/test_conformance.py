@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import httpx
 import pytest
 
 from berrymq_django.conformance import rules_for
@@ -187,3 +188,18 @@ def test_every_rule_is_a_section_of_the_protocol_document():
 
     missing = [item.id for item in rules_for(peer=True) if item.id not in labels]
     assert missing == [], f"rules without a section in {Path(PROTOCOL).name}: {missing}"
+
+
+def test_a_body_far_past_max_body_bytes_leaves_the_connection_usable(our_site: SiteProcess):
+    """The refused body used to be read only to the limit: gunicorn lost the next request."""
+    url = f"{our_site.base_url}/berrymq/rpc/"
+    head = b'{"jsonrpc": "2.0", "id": 1, "method": "status", "params": {"pad": "'
+    big = head + b"x" * (6 * 1024 * 1024) + b'"}}'  # 2 MiB past the 4 MiB default
+    status = {"jsonrpc": "2.0", "id": 2, "method": "status", "params": {}}
+    headers = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"}
+    with httpx.Client(headers=headers, timeout=30) as http:
+        refused = http.post(url, content=big).json()
+        again = http.post(url, json=status)  # the same keep-alive connection
+
+    assert refused["error"]["code"] == -32010
+    assert again.json()["result"]["protocol"] == "1.0"

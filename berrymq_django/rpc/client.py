@@ -93,7 +93,8 @@ class RPCClient:
     sending and reading the whole answer. ``transport`` replaces the HTTP
     transport (``httpx.MockTransport`` in tests); the default one enforces
     the timeout as a deadline. A url that is no http(s) address with a host
-    raises ValueError naming it (:func:`~berrymq_django.rpc.urls.url_problem`).
+    raises ValueError naming it (:func:`~berrymq_django.rpc.urls.url_problem`), as
+    does an api_key no HTTP header can carry (the key itself is never shown).
     """
 
     def __init__(
@@ -108,6 +109,8 @@ class RPCClient:
         if problem:
             shown = shown_url(url) if isinstance(url, str) else url
             raise ValueError(f"The endpoint URL {shown!r} {problem}.")
+        if api_key and not (api_key.isascii() and api_key.isprintable() and " " not in api_key):
+            raise ValueError("api_key must be printable ASCII without spaces: it goes in a header.")
         self.url = url
         self.timeout = timeout
         self._shown = shown_url(url)  # errors reach logs and status(): never the password

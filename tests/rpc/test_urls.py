@@ -52,3 +52,11 @@ def test_the_published_pattern_agrees_with_the_code(url: str) -> None:
 def test_a_client_refuses_a_url_it_could_not_call(url: str, said: str) -> None:
     with pytest.raises(ValueError, match=re.escape(said)):
         RPCClient(url)  # type: ignore[arg-type]  # the ints too: a caller's mistake
+
+
+@pytest.mark.parametrize("key", ["cl\u00e9", "a key", "tab\there"])
+def test_a_client_refuses_a_key_no_header_can_carry(key: str) -> None:
+    """It used to raise UnicodeEncodeError from deep in httpx, at the first call."""
+    with pytest.raises(ValueError, match="api_key must be printable ASCII") as raised:
+        RPCClient("http://127.0.0.1:9/", key)
+    assert key not in str(raised.value)
