@@ -29,12 +29,14 @@ from .core.identifier import parse_identifier
 from .core.lifecycle import lifecycle
 from .core.message import Message
 from .rpc.client import (
+    DEFAULT_TIMEOUT,
     PeerError,
     PeerUnavailable,
     RemoteError,
     RemoteQueue,
     RPCClient,
     Unauthorized,
+    header_safe,
     shown_url,
 )
 from .rpc.peers import LinkStyle, PeerConfig, PeerLink, Peers
@@ -136,13 +138,7 @@ def _peer_config(name: str, options: Any) -> PeerConfig:
         )
     fields = {_OPTION_FIELDS[key]: value for key, value in options.items()}
     api_key = fields.get("api_key")
-    if api_key is not None and not (
-        isinstance(api_key, str)
-        and api_key
-        and api_key.isascii()
-        and api_key.isprintable()
-        and not any(c.isspace() for c in api_key)
-    ):
+    if api_key is not None and not (isinstance(api_key, str) and api_key and header_safe(api_key)):
         # The key travels in an HTTP header: printable ASCII without spaces. The value
         # itself is never echoed, it is a secret.
         got = "a string that is not" if isinstance(api_key, str) else repr(api_key)
@@ -265,7 +261,7 @@ def connect_via_queue(
     ttl: float = 1000,
     api_key: str | None = None,
     *,
-    timeout: float = 10.0,
+    timeout: float = DEFAULT_TIMEOUT,
 ) -> RemoteQueue:
     """Open a queue for identifier on the site at url and return it for pulling (style 03).
 
@@ -300,7 +296,7 @@ def send_to(
     kwargs: Mapping[str, Any] | None = None,
     *,
     api_key: str | None = None,
-    timeout: float = 10.0,
+    timeout: float = DEFAULT_TIMEOUT,
 ) -> Message:
     """Send one message to the site at url now, over a one-way connection closed after it.
 

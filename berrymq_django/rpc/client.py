@@ -38,12 +38,14 @@ from .protocol import INVALID_TOKEN, TIMEOUT
 from .urls import shown_url, url_problem
 
 __all__ = [
+    "DEFAULT_TIMEOUT",
     "PeerError",
     "PeerUnavailable",
     "RPCClient",
     "RemoteError",
     "RemoteQueue",
     "Unauthorized",
+    "header_safe",
     "shown_url",
 ]
 
@@ -86,6 +88,15 @@ class Unauthorized(RemoteError):
     """The peer refused our credentials."""
 
 
+#: Seconds one exchange with a site may take, unless the caller says otherwise.
+DEFAULT_TIMEOUT = 10.0
+
+
+def header_safe(key: str) -> bool:
+    """Return whether key can travel in an Authorization header: printable ASCII, no spaces."""
+    return key.isascii() and key.isprintable() and " " not in key
+
+
 class RPCClient:
     """Call one JSON-RPC endpoint; thread-safe, one pooled keep-alive connection set.
 
@@ -102,14 +113,14 @@ class RPCClient:
         url: str,
         api_key: str | None = None,
         *,
-        timeout: float = 10.0,
+        timeout: float = DEFAULT_TIMEOUT,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         problem = url_problem(url)
         if problem:
             shown = shown_url(url) if isinstance(url, str) else url
             raise ValueError(f"The endpoint URL {shown!r} {problem}.")
-        if api_key and not (api_key.isascii() and api_key.isprintable() and " " not in api_key):
+        if api_key and not header_safe(api_key):
             raise ValueError("api_key must be printable ASCII without spaces: it goes in a header.")
         self.url = url
         self.timeout = timeout
@@ -203,7 +214,7 @@ class RemoteQueue:
         ttl: float = 1000.0,
         api_key: str | None = None,
         *,
-        timeout: float = 10.0,
+        timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
         parse_identifier(identifier)
         self.url = url

@@ -11,7 +11,14 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from berrymq_django.conf import berrymq_settings
-from berrymq_django.rpc.client import PeerError, PeerUnavailable, RemoteError, Unauthorized
+from berrymq_django.rpc.client import (
+    DEFAULT_TIMEOUT,
+    PeerError,
+    PeerUnavailable,
+    RemoteError,
+    Unauthorized,
+    header_safe,
+)
 from berrymq_django.rpc.urls import shown_url, url_problem
 
 KEY_ENV = "BERRYMQ_API_KEY"
@@ -65,7 +72,7 @@ def api_key(key: str | None) -> str | None:
     error names where the key came from, never the key.
     """
     given = key or os.environ.get(KEY_ENV) or None
-    if given is not None and not (given.isascii() and given.isprintable() and " " not in given):
+    if given is not None and not header_safe(given):
         where = "--api-key" if key else f"${KEY_ENV}"
         raise CommandError(
             f"{where} must be printable ASCII without spaces: the key travels in an HTTP header."
@@ -74,7 +81,7 @@ def api_key(key: str | None) -> str | None:
 
 
 #: How long one exchange with the site may take, unless --timeout is shorter.
-EXCHANGE_SECONDS = 10.0
+EXCHANGE_SECONDS = DEFAULT_TIMEOUT
 
 
 #: The longest wait an option may ask for: longer ones overflow the platform's clock.
